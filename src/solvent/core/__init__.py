@@ -1,0 +1,1 @@
+"""The protocol: a pure, deterministic, integer-only state machine behind ``engine.apply``."""

@@ -1,0 +1,199 @@
+"""
+The engine: ``apply(state, tx) -> events``, the one entry point of every state change.
+
+Introduction
+------------
+``apply`` dispatches a transaction to its handler. Every handler validates
+completely before it mutates (``# VALIDATE`` / ``# APPLY``), and the
+matching engine plans before it applies, so a refused transaction raises a
+``ProtocolError`` and leaves the state byte-for-byte as it was, without the
+cost of copying the state. Tests check this after every refused
+transaction by comparing ``state_hash`` before and after.
+
+``preview`` answers "what would this do?" without changing anything: it
+applies the transaction to a shadow of the state whose accounts are copied
+on first touch, and reports the events and the account's margin after.
+"""
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from solvent.core import governance, ledger, orders, pool
+from solvent.core.errors import AmountTooLarge, Malformed, TimeWentBackwards
+from solvent.core.events import Event
+from solvent.core.funding import accrue, update_mark
+from solvent.core.margin import Risk, bucket_risk, cross_risk, estimate_liquidation_price
+from solvent.core.oracle import record_report, validate_report
+from solvent.core.state import Account, State
+from solvent.core.tx import (
+    TX_TYPES,
+    CancelAll,
+    CancelOrder,
+    CancelTrigger,
+    CreatePool,
+    Deposit,
+    ListAsset,
+    ListMarket,
+    ListOracle,
+    ModifyOrder,
+    MoveIsolatedMargin,
+    PlaceOrder,
+    PlaceTrigger,
+    PoolDeposit,
+    PoolRequestWithdrawal,
+    PoolWithdraw,
+    PriceReport,
+    SetAssetWeights,
+    SetLeverage,
+    SetMarginMode,
+    SetReporters,
+    SetTime,
+    SettleFunding,
+    Transfer,
+    Tx,
+    Withdraw,
+)
+from solvent.core.units import MAX_AMOUNT, AccountKey
+
+
+def genesis(governor: str, quote: str = "USDC") -> State:
+    """Return an empty state governed by ``governor``, settling in ``quote``."""
+    ledger.check_address(governor)
+    return State(governor=governor, quote=quote)
+
+
+def process_set_time(state: State, tx: SetTime) -> list[Event]:
+    if tx.time < state.time:
+        raise TimeWentBackwards(f"time {tx.time} is before the current time {state.time}")
+    if tx.time > MAX_AMOUNT:
+        raise AmountTooLarge("time out of range")
+    state.time = tx.time
+    return []
+
+
+def process_price_report(state: State, tx: PriceReport) -> list[Event]:
+    # VALIDATE
+    feed = validate_report(state, tx)
+    # APPLY: accrue funding at the old index and rate before the index moves.
+    markets = [state.markets[m] for m in sorted(state.markets) if state.markets[m].asset == tx.asset]
+    old_index = feed.index_price
+    if old_index:
+        for market in markets:
+            accrue(market, old_index, state.time)
+    events: list[Event] = []
+    if record_report(state, feed, tx, events):
+        for market in markets:
+            update_mark(state, market, feed.index_price, events)
+            orders.fire_triggers(state, market, events)
+    return events
+
+
+_HANDLERS: dict[type, Callable[[State, Any], list[Event]]] = {
+    SetTime: process_set_time,
+    ListAsset: governance.process_list_asset,
+    ListOracle: governance.process_list_oracle,
+    ListMarket: governance.process_list_market,
+    CreatePool: governance.process_create_pool,
+    SetAssetWeights: governance.process_set_asset_weights,
+    SetReporters: governance.process_set_reporters,
+    PriceReport: process_price_report,
+    Deposit: ledger.process_deposit,
+    Withdraw: ledger.process_withdraw,
+    Transfer: ledger.process_transfer,
+    PlaceOrder: orders.process_place_order,
+    CancelOrder: orders.process_cancel_order,
+    CancelAll: orders.process_cancel_all,
+    ModifyOrder: orders.process_modify_order,
+    PlaceTrigger: orders.process_place_trigger,
+    CancelTrigger: orders.process_cancel_trigger,
+    SetLeverage: ledger.process_set_leverage,
+    SetMarginMode: ledger.process_set_margin_mode,
+    MoveIsolatedMargin: ledger.process_move_isolated_margin,
+    SettleFunding: ledger.process_settle_funding,
+    PoolDeposit: pool.process_pool_deposit,
+    PoolRequestWithdrawal: pool.process_pool_request,
+    PoolWithdraw: pool.process_pool_withdraw,
+}
+
+if set(_HANDLERS) != set(TX_TYPES.values()):
+    raise ImportError("Invariant: every transaction type needs exactly one handler")
+
+
+def apply(state: State, tx: Tx) -> list[Event]:
+    """Apply one transaction; return its events or raise a ProtocolError with no change."""
+    handler = _HANDLERS.get(type(tx))
+    if handler is None:
+        raise Malformed(f"{type(tx).__name__} is not a transaction type")
+    return handler(state, tx)
+
+
+# --- preview ---------------------------------------------------------------------
+
+
+class _CopyOnRead(dict[AccountKey, Account]):
+    """Accounts of a shadow state: each is deep-copied from the real state when first read."""
+
+    def __init__(self, parent: dict[AccountKey, Account]) -> None:
+        super().__init__()
+        self._parent = parent
+
+    def __missing__(self, key: AccountKey) -> Account:
+        account = copy.deepcopy(self._parent[key])
+        self[key] = account
+        return account
+
+    def get(self, key: AccountKey, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or key in self._parent
+
+
+def shadow(state: State) -> State:
+    """Return a state that behaves like ``state`` but shares nothing mutable with it."""
+    accounts = state.accounts
+    state.accounts = {}
+    try:
+        clone = copy.deepcopy(state)
+    finally:
+        state.accounts = accounts
+    clone.accounts = _CopyOnRead(accounts)
+    return clone
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What ``apply`` would do: its events and the account's margin afterwards."""
+
+    events: list[Event]
+    account: AccountKey | None
+    risk: Risk | None  # the cross bucket
+    market_risk: Risk | None  # the bucket holding the transaction's market
+    liquidation_price: int | None  # estimate for the transaction's market
+
+
+def preview(state: State, tx: Tx) -> Preview:
+    """Run ``tx`` on a shadow of the state and report what would happen; change nothing.
+
+    Raises the same ``ProtocolError`` that ``apply`` would.
+    """
+    side = shadow(state)
+    events = apply(side, tx)
+    owner = getattr(tx, "owner", None)
+    sub = getattr(tx, "subaccount", getattr(tx, "from_subaccount", None))
+    if owner is None or sub is None or (owner, sub) not in side.accounts:
+        return Preview(events, None, None, None, None)
+    key = (owner, sub)
+    account = side.accounts[key]
+    market_id = getattr(tx, "market", None)
+    market_risk = None
+    liquidation_price = None
+    if isinstance(market_id, str) and market_id in side.markets:
+        market_risk = bucket_risk(side, account, market_id)
+        liquidation_price = estimate_liquidation_price(side, account, market_id)
+    return Preview(events, key, cross_risk(side, account), market_risk, liquidation_price)

@@ -1,0 +1,291 @@
+"""
+Governance: listing assets, feeds, markets and pools, and changing their parameters.
+
+Introduction
+------------
+Only the state's ``governor`` may send these transactions. Every parameter
+is checked for range here, so that the handlers elsewhere can rely on it
+(e.g. taker fee >= |maker fee|, so that a fill never pays out more in
+rebate than it collects).
+"""
+
+from solvent.core.errors import AlreadyExists, InvalidAmount, Malformed, Unauthorized, UnknownAsset
+from solvent.core.events import Event, event
+from solvent.core.fixed import ONE
+from solvent.core.ledger import check_address, get_asset
+from solvent.core.pool import _get_pool
+from solvent.core.state import (
+    Account,
+    Asset,
+    MarginParams,
+    Market,
+    OracleFeed,
+    Pool,
+    Reporter,
+    State,
+    pool_account_key,
+)
+from solvent.core.tx import (
+    CreatePool,
+    ListAsset,
+    ListMarket,
+    ListOracle,
+    SetAssetWeights,
+    SetReporters,
+)
+from solvent.core.units import MAX_AMOUNT
+
+
+def _check_governor(state: State, sender: str) -> None:
+    if sender != state.governor:
+        raise Unauthorized(f"{sender} is not the governor; governance actions need its key")
+
+
+def _check_ratio(name: str, value: int, lo: int = 0, hi: int = ONE) -> None:
+    if not lo <= value <= hi:
+        raise InvalidAmount(f"{name} must be in [{lo}, {hi}] (1.0 = {ONE}), was {value}")
+
+
+def _check_positive(name: str, value: int) -> None:
+    if not 0 < value <= MAX_AMOUNT:
+        raise InvalidAmount(f"{name} must be positive and at most {MAX_AMOUNT}, was {value}")
+
+
+def _check_weights(init_weight: int, maint_weight: int) -> None:
+    _check_ratio("init_weight", init_weight)
+    _check_ratio("maint_weight", maint_weight)
+    if maint_weight < init_weight:
+        raise InvalidAmount("maint_weight must be at least init_weight")
+
+
+def _new_feed(
+    state: State,
+    asset: str,
+    reporters: tuple[str, ...],
+    quorum: int,
+    staleness_s: int,
+    max_deviation: int,
+    band: int,
+    band_confirmations: int,
+    vol_lambda: int,
+    vol_interval_s: int,
+) -> OracleFeed:
+    if asset in state.feeds:
+        raise AlreadyExists(f"{asset} already has an oracle feed")
+    for reporter in reporters:
+        check_address(reporter)
+    if len(set(reporters)) != len(reporters):
+        raise Malformed("reporters must be distinct")
+    if not 1 <= quorum <= len(reporters):
+        raise InvalidAmount("quorum must be between 1 and the number of reporters")
+    _check_positive("staleness_s", staleness_s)
+    _check_ratio("max_deviation", max_deviation)
+    _check_ratio("band", band)
+    _check_positive("band_confirmations", band_confirmations)
+    _check_ratio("vol_lambda", vol_lambda)
+    _check_positive("vol_interval_s", vol_interval_s)
+    return OracleFeed(
+        asset=asset,
+        reporters={r: Reporter() for r in reporters},
+        quorum=quorum,
+        staleness_s=staleness_s,
+        max_deviation=max_deviation,
+        band=band,
+        band_confirmations=band_confirmations,
+        vol_lambda=vol_lambda,
+        vol_interval_s=vol_interval_s,
+    )
+
+
+def process_list_asset(state: State, tx: ListAsset) -> list[Event]:
+    _check_governor(state, tx.sender)
+    if tx.symbol in state.assets:
+        raise AlreadyExists(f"{tx.symbol} is already listed")
+    if not 0 <= tx.decimals <= 36:
+        raise InvalidAmount("decimals must be in [0, 36]")
+    _check_weights(tx.init_weight, tx.maint_weight)
+    _check_positive("deposit_cap", tx.deposit_cap)
+    is_quote = tx.symbol == state.quote
+    feed = None
+    if is_quote:
+        if tx.init_weight != ONE or tx.maint_weight != ONE:
+            raise InvalidAmount("the quote asset has weight 1")
+    else:
+        feed = _new_feed(
+            state,
+            tx.symbol,
+            tx.reporters,
+            tx.quorum,
+            tx.staleness_s,
+            tx.max_deviation,
+            tx.band,
+            tx.band_confirmations,
+            tx.vol_lambda,
+            tx.vol_interval_s,
+        )
+    state.assets[tx.symbol] = Asset(
+        tx.symbol, tx.decimals, tx.init_weight, tx.maint_weight, tx.deposit_cap, is_quote
+    )
+    if feed is not None:
+        state.feeds[tx.symbol] = feed
+    return [event("AssetListed", asset=tx.symbol, decimals=tx.decimals)]
+
+
+def process_list_oracle(state: State, tx: ListOracle) -> list[Event]:
+    _check_governor(state, tx.sender)
+    if tx.asset == state.quote:
+        raise Malformed("the quote asset has no oracle")
+    state.feeds[tx.asset] = _new_feed(
+        state,
+        tx.asset,
+        tx.reporters,
+        tx.quorum,
+        tx.staleness_s,
+        tx.max_deviation,
+        tx.band,
+        tx.band_confirmations,
+        tx.vol_lambda,
+        tx.vol_interval_s,
+    )
+    return [event("OracleListed", asset=tx.asset)]
+
+
+def process_list_market(state: State, tx: ListMarket) -> list[Event]:
+    _check_governor(state, tx.sender)
+    if tx.market in state.markets:
+        raise AlreadyExists(f"{tx.market} is already listed")
+    if tx.asset not in state.feeds:
+        raise UnknownAsset(f"no oracle feed for {tx.asset}; list it first")
+    if tx.pool is not None:
+        _get_pool(state, tx.pool)
+    for name, value in (("tick", tx.tick), ("lot", tx.lot), ("size_step", tx.size_step)):
+        _check_positive(name, value)
+    if tx.min_notional < 0:
+        raise InvalidAmount("min_notional must not be negative")
+    _check_ratio("base_imf", tx.base_imf, 1)
+    _check_ratio("base_mmf", tx.base_mmf, 1, tx.base_imf)
+    for name, value in (
+        ("imf_size_factor", tx.imf_size_factor),
+        ("mmf_size_factor", tx.mmf_size_factor),
+        ("vol_ref", tx.vol_ref),
+        ("price_band", tx.price_band),
+        ("mark_band", tx.mark_band),
+        ("funding_cap", tx.funding_cap),
+    ):
+        _check_ratio(name, value)
+    if tx.imf_vol_factor < 0 or tx.mmf_vol_factor < 0 or tx.imf_vol_factor > 100 * ONE:
+        raise InvalidAmount("volatility factors must be in [0, 100]")
+    if not 1 <= tx.max_leverage <= 1000:
+        raise InvalidAmount("max_leverage must be in [1, 1000]")
+    if not -ONE // 10 <= tx.maker_fee <= ONE // 10 or not 0 <= tx.taker_fee <= ONE // 10:
+        raise InvalidAmount("fees must be within ±10%")
+    if tx.taker_fee < -tx.maker_fee:
+        raise InvalidAmount("the taker fee must cover the maker rebate")
+    if abs(tx.funding_interest) > tx.funding_cap:
+        raise InvalidAmount("funding_interest must be within the funding cap")
+    for name, value in (
+        ("premium_tau_s", tx.premium_tau_s),
+        ("impact_notional", tx.impact_notional),
+        ("funding_premium_hours", tx.funding_premium_hours),
+        ("max_orders_per_account", tx.max_orders_per_account),
+    ):
+        _check_positive(name, value)
+    margin = MarginParams(
+        base_imf=tx.base_imf,
+        base_mmf=tx.base_mmf,
+        size_step=tx.size_step,
+        imf_size_factor=tx.imf_size_factor,
+        mmf_size_factor=tx.mmf_size_factor,
+        vol_ref=tx.vol_ref,
+        imf_vol_factor=tx.imf_vol_factor,
+        mmf_vol_factor=tx.mmf_vol_factor,
+        max_leverage=tx.max_leverage,
+    )
+    feed = state.feeds[tx.asset]
+    market = Market(
+        id=tx.market,
+        asset=tx.asset,
+        domain=tx.domain,
+        tick=tx.tick,
+        lot=tx.lot,
+        min_notional=tx.min_notional,
+        margin=margin,
+        maker_fee=tx.maker_fee,
+        taker_fee=tx.taker_fee,
+        price_band=tx.price_band,
+        mark_band=tx.mark_band,
+        premium_tau_s=tx.premium_tau_s,
+        impact_notional=tx.impact_notional,
+        funding_cap=tx.funding_cap,
+        funding_interest=tx.funding_interest,
+        funding_premium_hours=tx.funding_premium_hours,
+        max_orders_per_account=tx.max_orders_per_account,
+        stp_mode=tx.stp_mode,
+        pool=tx.pool,
+    )
+    market.mark_price = feed.index_price
+    market.premium_time = state.time
+    market.funding_time = state.time
+    state.markets[tx.market] = market
+    state.insurance.setdefault(tx.domain, 0)
+    return [event("MarketListed", market=tx.market, asset=tx.asset, domain=tx.domain)]
+
+
+def process_create_pool(state: State, tx: CreatePool) -> list[Event]:
+    _check_governor(state, tx.sender)
+    if tx.pool in state.pools:
+        raise AlreadyExists(f"pool {tx.pool} exists")
+    _check_ratio("half_spread", tx.half_spread)
+    _check_ratio("skew_factor", tx.skew_factor)
+    if tx.half_spread + tx.skew_factor >= ONE:
+        raise InvalidAmount("half_spread + skew_factor must be below 1 so the bid stays positive")
+    _check_ratio("max_skew", tx.max_skew)
+    _check_ratio("lp_fee_share", tx.lp_fee_share)
+    if not 0 <= tx.cooldown_s <= MAX_AMOUNT:
+        raise InvalidAmount("cooldown_s must not be negative")
+    key = pool_account_key(tx.pool)
+    state.accounts[key] = Account(key[0], key[1], {state.quote: 0}, {})
+    state.pools[tx.pool] = Pool(
+        id=tx.pool,
+        account=key,
+        half_spread=tx.half_spread,
+        skew_factor=tx.skew_factor,
+        max_skew=tx.max_skew,
+        lp_fee_share=tx.lp_fee_share,
+        cooldown_s=tx.cooldown_s,
+    )
+    return [event("PoolCreated", pool=tx.pool)]
+
+
+def process_set_asset_weights(state: State, tx: SetAssetWeights) -> list[Event]:
+    _check_governor(state, tx.sender)
+    asset = get_asset(state, tx.symbol)
+    if asset.is_quote:
+        raise InvalidAmount("the quote asset has weight 1")
+    _check_weights(tx.init_weight, tx.maint_weight)
+    asset.init_weight = tx.init_weight
+    asset.maint_weight = tx.maint_weight
+    return [
+        event(
+            "AssetWeightsSet",
+            asset=tx.symbol,
+            init_weight=tx.init_weight,
+            maint_weight=tx.maint_weight,
+        )
+    ]
+
+
+def process_set_reporters(state: State, tx: SetReporters) -> list[Event]:
+    _check_governor(state, tx.sender)
+    feed = state.feeds.get(tx.asset)
+    if feed is None:
+        raise UnknownAsset(f"no oracle feed for {tx.asset}")
+    for reporter in tx.reporters:
+        check_address(reporter)
+    if len(set(tx.reporters)) != len(tx.reporters):
+        raise Malformed("reporters must be distinct")
+    if not 1 <= tx.quorum <= len(tx.reporters):
+        raise InvalidAmount("quorum must be between 1 and the number of reporters")
+    feed.reporters = {r: feed.reporters.get(r, Reporter()) for r in tx.reporters}
+    feed.quorum = tx.quorum
+    return [event("ReportersSet", asset=tx.asset, count=len(tx.reporters), quorum=tx.quorum)]

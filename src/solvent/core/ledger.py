@@ -1,0 +1,285 @@
+"""
+Ledger: collateral balances and per-market account settings.
+
+Introduction
+------------
+Deposits credit a subaccount (creating it); withdrawals and transfers debit
+it. Only the quote asset may be negative, and only through trading, fees and
+funding: a withdrawal or transfer never takes a balance below zero (Solvent
+does not lend), and is refused if it would leave the cross bucket below its
+initial requirement. Each asset has a cap on net deposits of all accounts.
+
+Settings per (subaccount, market): a leverage cap (initial fraction at least
+1/leverage) and cross or isolated mode; the mode switches only with no
+position, order or trigger in that market. An isolated position is margined
+only by the quote moved into it with ``MoveIsolatedMargin``.
+"""
+
+import re
+
+from solvent.core.errors import (
+    AmountTooLarge,
+    BadAddress,
+    DepositCapExceeded,
+    InsufficientBalance,
+    InsufficientMargin,
+    InvalidAmount,
+    LeverageTooHigh,
+    Malformed,
+    OracleStale,
+    PositionOpen,
+    SameAccount,
+    UnknownAsset,
+)
+from solvent.core.events import Event, event
+from solvent.core.funding import settle_position
+from solvent.core.margin import cross_risk, isolated_risk
+from solvent.core.oracle import is_stale
+from solvent.core.orders import get_account, get_market
+from solvent.core.state import Account, Asset, MarketSetting, Position, State
+from solvent.core.tx import (
+    Deposit,
+    MoveIsolatedMargin,
+    SetLeverage,
+    SetMarginMode,
+    SettleFunding,
+    Transfer,
+    Withdraw,
+)
+from solvent.core.units import MAX_AMOUNT, AccountKey, format_account
+
+_ADDRESS = re.compile(r"0x[0-9a-f]{40}")
+MAX_SUBACCOUNT = 2**32 - 1
+
+
+def check_address(address: str) -> None:
+    """Refuse anything but a lower-case 0x-prefixed 20-byte hex address."""
+    if not isinstance(address, str) or _ADDRESS.fullmatch(address) is None:
+        raise BadAddress(f"{address!r} is not an address: use 0x followed by 40 lower-case hex digits")
+
+
+def check_amount(amount: int) -> None:
+    if amount <= 0:
+        raise InvalidAmount(f"amount must be positive, was {amount}")
+    if amount > MAX_AMOUNT:
+        raise AmountTooLarge(f"amount exceeds {MAX_AMOUNT} atoms")
+
+
+def get_asset(state: State, symbol: str) -> Asset:
+    asset = state.assets.get(symbol)
+    if asset is None:
+        raise UnknownAsset(f"{symbol!r} is not a listed collateral asset")
+    return asset
+
+
+def check_prices_fresh(state: State, account: Account) -> None:
+    """Refuse to value an account on a stale index (its positions or non-quote collateral)."""
+    for market_id in account.positions:
+        feed = state.feeds[state.markets[market_id].asset]
+        if is_stale(state, feed):
+            raise OracleStale(f"{market_id}'s index is stale; withdrawals wait for a fresh quorum")
+    for symbol, amount in account.balances.items():
+        if symbol != state.quote and amount > 0 and is_stale(state, state.feeds[symbol]):
+            raise OracleStale(f"the {symbol} index is stale; withdrawals wait for a fresh quorum")
+
+
+def _check_debit(state: State, account: Account, key: AccountKey, symbol: str, amount: int) -> None:
+    balance = account.balances.get(symbol, 0)
+    if balance < amount:
+        raise InsufficientBalance(
+            f"{format_account(key)} holds {max(balance, 0)} atoms of {symbol}, fewer than {amount}"
+        )
+    needs_check = bool(account.positions) or any(v < 0 for v in account.balances.values())
+    if not needs_check:
+        return
+    check_prices_fresh(state, account)
+    if symbol == state.quote:
+        risk = cross_risk(state, account, quote_delta=-amount)
+    else:
+        risk = cross_risk(state, account, asset=symbol, asset_delta=-amount)
+    if not risk.meets_initial:
+        now = cross_risk(state, account)
+        hint = f"; at most {max(now.free_collateral, 0)} quote atoms" if symbol == state.quote else ""
+        raise InsufficientMargin(
+            f"this would leave {format_account(key)} with value {risk.value_init} below its "
+            f"initial requirement {risk.im}{hint} can be withdrawn"
+        )
+
+
+def process_deposit(state: State, tx: Deposit) -> list[Event]:
+    # VALIDATE
+    check_address(tx.owner)
+    if not 0 <= tx.subaccount <= MAX_SUBACCOUNT:
+        raise Malformed(f"subaccount must be in [0, {MAX_SUBACCOUNT}]")
+    asset = get_asset(state, tx.asset)
+    check_amount(tx.amount)
+    if asset.total_deposits + tx.amount > asset.deposit_cap:
+        raise DepositCapExceeded(
+            f"{tx.asset} deposits are capped at {asset.deposit_cap} atoms; "
+            f"{asset.deposit_cap - asset.total_deposits} remain"
+        )
+    # APPLY
+    key = (tx.owner, tx.subaccount)
+    account = state.accounts.get(key)
+    if account is None:
+        account = Account(tx.owner, tx.subaccount, {}, {})
+        state.accounts[key] = account
+    account.balances[tx.asset] = account.balances.get(tx.asset, 0) + tx.amount
+    asset.total_deposits += tx.amount
+    state.deposited[tx.asset] = state.deposited.get(tx.asset, 0) + tx.amount
+    return [event("Deposited", account=format_account(key), asset=tx.asset, amount=tx.amount)]
+
+
+def process_withdraw(state: State, tx: Withdraw) -> list[Event]:
+    # VALIDATE
+    key = (tx.owner, tx.subaccount)
+    account = get_account(state, key)
+    asset = get_asset(state, tx.asset)
+    check_amount(tx.amount)
+    _check_debit(state, account, key, tx.asset, tx.amount)
+    # APPLY
+    account.balances[tx.asset] -= tx.amount
+    if account.balances[tx.asset] == 0 and tx.asset != state.quote:
+        del account.balances[tx.asset]
+    asset.total_deposits -= tx.amount
+    state.withdrawn[tx.asset] = state.withdrawn.get(tx.asset, 0) + tx.amount
+    return [event("Withdrawn", account=format_account(key), asset=tx.asset, amount=tx.amount)]
+
+
+def process_transfer(state: State, tx: Transfer) -> list[Event]:
+    # VALIDATE
+    source_key = (tx.owner, tx.from_subaccount)
+    source = get_account(state, source_key)
+    if not 0 <= tx.to_subaccount <= MAX_SUBACCOUNT:
+        raise Malformed(f"subaccount must be in [0, {MAX_SUBACCOUNT}]")
+    if tx.from_subaccount == tx.to_subaccount:
+        raise SameAccount("source and destination are the same subaccount")
+    get_asset(state, tx.asset)
+    check_amount(tx.amount)
+    _check_debit(state, source, source_key, tx.asset, tx.amount)
+    # APPLY
+    dest_key = (tx.owner, tx.to_subaccount)
+    dest = state.accounts.get(dest_key)
+    if dest is None:
+        dest = Account(tx.owner, tx.to_subaccount, {}, {})
+        state.accounts[dest_key] = dest
+    source.balances[tx.asset] -= tx.amount
+    if source.balances[tx.asset] == 0 and tx.asset != state.quote:
+        del source.balances[tx.asset]
+    dest.balances[tx.asset] = dest.balances.get(tx.asset, 0) + tx.amount
+    return [
+        event(
+            "Transferred",
+            source=format_account(source_key),
+            destination=format_account(dest_key),
+            asset=tx.asset,
+            amount=tx.amount,
+        )
+    ]
+
+
+def _setting(account: Account, market_id: str) -> MarketSetting:
+    if account.settings is None:
+        account.settings = {}
+    setting = account.settings.get(market_id)
+    if setting is None:
+        setting = MarketSetting()
+        account.settings[market_id] = setting
+    return setting
+
+
+def process_set_leverage(state: State, tx: SetLeverage) -> list[Event]:
+    # VALIDATE
+    key = (tx.owner, tx.subaccount)
+    account = get_account(state, key)
+    market = get_market(state, tx.market)
+    if not 1 <= tx.leverage <= market.margin.max_leverage:
+        raise LeverageTooHigh(f"leverage must be between 1 and {market.margin.max_leverage} in {market.id}")
+    old = account.settings.get(tx.market) if account.settings is not None else None
+    old_leverage = old.leverage if old is not None else 0
+    # APPLY (tentatively; undone below if the position no longer meets initial margin)
+    setting = _setting(account, tx.market)
+    setting.leverage = tx.leverage
+    pos = account.positions.get(tx.market)
+    if pos is not None and pos.size != 0:
+        risk = isolated_risk(state, account, tx.market) if pos.isolated else cross_risk(state, account)
+        if not risk.meets_initial:
+            setting.leverage = old_leverage
+            if old is None and account.settings is not None:
+                del account.settings[tx.market]
+                if not account.settings:
+                    account.settings = None
+            raise InsufficientMargin(
+                f"at {tx.leverage}x the position would need {risk.im} initial margin, "
+                f"the account has {risk.value_init}; add collateral or choose higher leverage"
+            )
+    return [event("LeverageSet", account=format_account(key), market=tx.market, leverage=tx.leverage)]
+
+
+def process_set_margin_mode(state: State, tx: SetMarginMode) -> list[Event]:
+    key = (tx.owner, tx.subaccount)
+    account = get_account(state, key)
+    market = get_market(state, tx.market)
+    if tx.market in account.positions:
+        raise PositionOpen(
+            f"close the {tx.market} position (and withdraw its isolated margin) before switching mode"
+        )
+    has_orders = key in market.book.by_account or any(t.account == key for t in market.triggers.values())
+    if has_orders:
+        raise PositionOpen(f"cancel your {tx.market} orders before switching mode")
+    _setting(account, tx.market).isolated = tx.isolated
+    return [event("MarginModeSet", account=format_account(key), market=tx.market, isolated=tx.isolated)]
+
+
+def process_move_isolated_margin(state: State, tx: MoveIsolatedMargin) -> list[Event]:
+    # VALIDATE
+    key = (tx.owner, tx.subaccount)
+    account = get_account(state, key)
+    market = get_market(state, tx.market)
+    setting = account.settings.get(tx.market) if account.settings is not None else None
+    if setting is None or not setting.isolated:
+        raise PositionOpen(f"{tx.market} is in cross mode for this subaccount; set it isolated first")
+    if tx.amount == 0 or abs(tx.amount) > MAX_AMOUNT:
+        raise InvalidAmount("amount must be non-zero and within bounds")
+    pos = account.positions.get(tx.market)
+    if tx.amount > 0:
+        balance = account.balances.get(state.quote, 0)
+        if balance < tx.amount:
+            raise InsufficientBalance(f"the cross balance holds {max(balance, 0)} quote atoms")
+        if account.positions and not cross_risk(state, account, quote_delta=-tx.amount).meets_initial:
+            raise InsufficientMargin("the cross bucket would fall below its initial requirement")
+    else:
+        held = pos.isolated_margin if pos is not None else 0
+        if held < -tx.amount:
+            raise InsufficientBalance(f"the isolated position holds {held} quote atoms")
+        if pos is not None and pos.size != 0:
+            if is_stale(state, state.feeds[market.asset]):
+                raise OracleStale(f"{tx.market}'s index is stale; try again when it is fresh")
+            if not isolated_risk(state, account, tx.market, margin_delta=tx.amount).meets_initial:
+                raise InsufficientMargin("the isolated position would fall below initial margin")
+    # APPLY
+    if pos is None:
+        pos = Position(0, 0, market.cum_funding, isolated=True)
+        account.positions[tx.market] = pos
+    pos.isolated_margin += tx.amount
+    account.balances[state.quote] = account.balances.get(state.quote, 0) - tx.amount
+    if pos.size == 0 and pos.isolated_margin == 0:
+        del account.positions[tx.market]
+    return [
+        event(
+            "IsolatedMarginMoved",
+            account=format_account(key),
+            market=tx.market,
+            amount=tx.amount,
+        )
+    ]
+
+
+def process_settle_funding(state: State, tx: SettleFunding) -> list[Event]:
+    key = (tx.owner, tx.subaccount)
+    account = get_account(state, key)
+    events: list[Event] = []
+    for market_id in sorted(account.positions):
+        pos = account.positions[market_id]
+        settle_position(state, account, state.markets[market_id], pos, events)
+    return events

@@ -1,0 +1,212 @@
+"""
+Oracle: reports from several sources aggregated into one index price.
+
+Introduction
+------------
+Each asset has a set of authorised reporters. Every accepted report triggers
+an aggregation over the *fresh* reports (age <= ``staleness_s`` at the block
+time):
+
+1. fewer fresh reports than ``quorum``: nothing changes (``QuorumNotMet``);
+2. m = median of fresh prices (mean of the two middle ones, floored, for an
+   even count); reports with |p - m| > max_deviation * m are discarded,
+   each counted once against its reporter (``ReportDiscarded``);
+3. fewer kept than ``quorum``: nothing changes;
+4. index' = median of the kept prices. A move |index' - index| > band * index
+   is not taken: it is held (``IndexMoveHeld``) and the feed is marked
+   ``band_tripped``; it is taken once ``band_confirmations`` aggregates at
+   distinct block times agree with it within max_deviation
+   (``IndexJumpConfirmed``). An aggregate back inside the band clears the hold.
+
+A feed whose last taken index is older than ``staleness_s`` is *stale*: its
+markets accept only risk-reducing actions. Volatility is sampled on taken
+updates at least ``vol_interval_s`` apart (see ``docs/margin.md``).
+
+Glossary
+--------
+index      the aggregated oracle price (quote atoms per base unit)
+mark       index * (1 + clamp(premium EMA, ±mark_band)), see ``funding``
+"""
+
+from solvent.core.errors import (
+    AmountTooLarge,
+    InvalidAmount,
+    ReportFromFuture,
+    ReportReplayed,
+    Unauthorized,
+    UnknownAsset,
+)
+from solvent.core.events import Event, event
+from solvent.core.fixed import ONE, isqrt_down, ln_ratio
+from solvent.core.state import OracleFeed, State
+from solvent.core.tx import PriceReport
+from solvent.core.units import MAX_AMOUNT, SECONDS_PER_HOUR
+
+
+def is_stale(state: State, feed: OracleFeed) -> bool:
+    """Return whether the feed has no index or its index is older than the staleness limit."""
+    return feed.index_price == 0 or state.time - feed.index_time > feed.staleness_s
+
+
+def is_halted(state: State, feed: OracleFeed) -> bool:
+    """Return whether risk may not be added on this feed: stale, or a jump is held."""
+    return feed.band_tripped or is_stale(state, feed)
+
+
+def compute_median(prices: list[int]) -> int:
+    """Return the median; for an even count the floored mean of the two middle values."""
+    ordered = sorted(prices)
+    n = len(ordered)
+    mid = n // 2
+    if n % 2:
+        return ordered[mid]
+    return (ordered[mid - 1] + ordered[mid]) // 2
+
+
+def validate_report(state: State, tx: PriceReport) -> OracleFeed:
+    """Check a report without changing anything; return its feed."""
+    feed = state.feeds.get(tx.asset)
+    if feed is None:
+        raise UnknownAsset(f"no oracle feed for {tx.asset!r}; list the asset first")
+    reporter = feed.reporters.get(tx.reporter)
+    if reporter is None:
+        raise Unauthorized(f"{tx.reporter} is not an authorised reporter for {tx.asset}")
+    if tx.price <= 0:
+        raise InvalidAmount(f"price must be positive, was {tx.price}")
+    if tx.price > MAX_AMOUNT:
+        raise AmountTooLarge(f"price exceeds {MAX_AMOUNT}")
+    if tx.timestamp > state.time:
+        raise ReportFromFuture(
+            f"report stamped {tx.timestamp} is after the block time {state.time}; check the reporter's clock"
+        )
+    if tx.timestamp <= reporter.timestamp:
+        raise ReportReplayed(
+            f"report stamped {tx.timestamp} is not newer than this reporter's last "
+            f"({reporter.timestamp}); send a fresh report"
+        )
+    return feed
+
+
+def record_report(state: State, feed: OracleFeed, tx: PriceReport, events: list[Event]) -> bool:
+    """Store an already validated report and aggregate; return whether the index was taken."""
+    reporter = feed.reporters[tx.reporter]
+    reporter.price = tx.price
+    reporter.timestamp = tx.timestamp
+    reporter.judged = False
+    return aggregate(state, feed, events)
+
+
+def aggregate(state: State, feed: OracleFeed, events: list[Event]) -> bool:
+    """Recompute the index from fresh reports; return whether an index was taken."""
+    now = state.time
+    fresh = [
+        (addr, r)
+        for addr, r in sorted(feed.reporters.items())
+        if r.timestamp and now - r.timestamp <= feed.staleness_s
+    ]
+    if len(fresh) < feed.quorum:
+        events.append(event("QuorumNotMet", asset=feed.asset, fresh=len(fresh), quorum=feed.quorum))
+        return False
+    median = compute_median([r.price for _, r in fresh])
+    kept: list[int] = []
+    for addr, r in fresh:
+        # |p - m| > dev * m, cross-multiplied to avoid a rounding division.
+        outlier = abs(r.price - median) * ONE > feed.max_deviation * median
+        if not r.judged:
+            r.judged = True
+            if outlier:
+                r.discarded += 1
+                events.append(
+                    event(
+                        "ReportDiscarded",
+                        asset=feed.asset,
+                        reporter=addr,
+                        price=r.price,
+                        median=median,
+                    )
+                )
+            else:
+                r.accepted += 1
+        if not outlier:
+            kept.append(r.price)
+    if len(kept) < feed.quorum:
+        events.append(event("QuorumNotMet", asset=feed.asset, fresh=len(kept), quorum=feed.quorum))
+        return False
+    index = compute_median(kept)
+    old = feed.index_price
+    if old and abs(index - old) * ONE > feed.band * old:
+        return _hold_jump(state, feed, index, events)
+    if feed.band_tripped:
+        feed.band_tripped = False
+        feed.pending_price = 0
+        feed.pending_count = 0
+        events.append(event("IndexJumpCleared", asset=feed.asset, index=index))
+    take_index(state, feed, index, events)
+    return True
+
+
+def _hold_jump(state: State, feed: OracleFeed, index: int, events: list[Event]) -> bool:
+    pending = feed.pending_price
+    agrees = pending and abs(index - pending) * ONE <= feed.max_deviation * pending
+    if not agrees:
+        feed.pending_price = index
+        feed.pending_count = 1
+        feed.pending_time = state.time
+    elif state.time > feed.pending_time:
+        feed.pending_count += 1
+        feed.pending_time = state.time
+        feed.pending_price = index
+    if not feed.band_tripped:
+        feed.band_tripped = True
+    if feed.pending_count >= feed.band_confirmations:
+        feed.band_tripped = False
+        feed.pending_price = 0
+        feed.pending_count = 0
+        events.append(event("IndexJumpConfirmed", asset=feed.asset, index=index))
+        take_index(state, feed, index, events)
+        return True
+    events.append(
+        event(
+            "IndexMoveHeld",
+            asset=feed.asset,
+            index=feed.index_price,
+            proposed=index,
+            confirmations=feed.pending_count,
+            needed=feed.band_confirmations,
+        )
+    )
+    return False
+
+
+def take_index(state: State, feed: OracleFeed, index: int, events: list[Event]) -> None:
+    """Set a new index and sample volatility."""
+    now = state.time
+    if feed.index_price != index:
+        events.append(event("IndexUpdated", asset=feed.asset, index=index, previous=feed.index_price))
+    feed.index_price = index
+    feed.index_time = now
+    sample_volatility(feed, index, now)
+
+
+def sample_volatility(feed: OracleFeed, price: int, now: int) -> None:
+    """Fold one log-return into the EWMA of hourly variance.
+
+    r = ln(price / last), sample = r**2 * 3600 / dt  (per-hour variance),
+    var' = λ*var + (1-λ)*sample, sigma = sqrt(var'). Samples are at least
+    ``vol_interval_s`` apart so that splitting a move into many small
+    updates does not change the estimate much.
+    """
+    if feed.vol_last_time == 0:
+        feed.vol_last_price = price
+        feed.vol_last_time = now
+        return
+    dt = now - feed.vol_last_time
+    if dt < feed.vol_interval_s:
+        return
+    r = ln_ratio((price * ONE) // feed.vol_last_price)
+    sample = (r * r * SECONDS_PER_HOUR) // (ONE * dt)
+    lam = feed.vol_lambda
+    feed.vol_variance = (lam * feed.vol_variance + (ONE - lam) * sample) // ONE
+    feed.vol_sigma = isqrt_down(feed.vol_variance * ONE)
+    feed.vol_last_price = price
+    feed.vol_last_time = now

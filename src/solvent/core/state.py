@@ -1,0 +1,274 @@
+"""
+The protocol state as plain typed records.
+
+Introduction
+------------
+Everything the protocol knows lives in one ``State``: listed assets, oracle
+feeds, markets (with their order books), liquidity pools, accounts and the
+protocol's own balances. Records are mutable ``slots`` dataclasses; only the
+engine's handlers mutate them. Units follow ``core.units``.
+
+Glossary
+--------
+account key   ``(owner, subaccount)``: an Ethereum address and a number
+cross bucket  the subaccount's balances plus its non-isolated positions
+isolated      a position margined only by its own ``isolated_margin``
+"""
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from sortedcontainers import SortedDict, SortedList
+
+from solvent.core.units import AccountKey
+
+
+class TimeInForce(StrEnum):
+    GTC = "GTC"  # good till cancelled: the rest rests
+    IOC = "IOC"  # immediate or cancel: the rest is cancelled
+    FOK = "FOK"  # fill or kill: all or nothing
+    POST_ONLY = "POST_ONLY"  # refused if it would take liquidity
+
+
+class TriggerKind(StrEnum):
+    STOP_MARKET = "STOP_MARKET"
+    STOP_LIMIT = "STOP_LIMIT"
+    TAKE_PROFIT = "TAKE_PROFIT"  # attached to a position, closes it at market
+    STOP_LOSS = "STOP_LOSS"  # attached to a position, closes it at market
+
+
+class StpMode(StrEnum):
+    CANCEL_RESTING = "CANCEL_RESTING"
+    CANCEL_TAKER = "CANCEL_TAKER"
+
+
+@dataclass(slots=True)
+class Asset:
+    """A collateral asset. The quote asset has weight 1 and no oracle."""
+
+    symbol: str
+    decimals: int
+    init_weight: int  # ratio: value counted for opening risk
+    maint_weight: int  # ratio: value counted against liquidation (>= init)
+    deposit_cap: int  # asset atoms: cap on net deposits of all accounts
+    is_quote: bool
+    total_deposits: int = 0  # asset atoms deposited - withdrawn, all accounts
+
+    @property
+    def atoms_per_unit(self) -> int:
+        return int(10**self.decimals)
+
+
+@dataclass(slots=True)
+class Reporter:
+    """The last report of one authorised reporter and its record."""
+
+    price: int = 0
+    timestamp: int = 0  # 0: never reported
+    accepted: int = 0
+    discarded: int = 0
+    judged: bool = False  # the latest report was already counted as accepted or discarded
+
+
+@dataclass(slots=True)
+class OracleFeed:
+    """Aggregation of reports into the index price of one asset."""
+
+    asset: str
+    reporters: dict[str, Reporter]
+    quorum: int
+    staleness_s: int
+    max_deviation: int  # ratio: reports farther than this from the median are dropped
+    band: int  # ratio: larger index moves are not taken at once
+    band_confirmations: int  # consecutive out-of-band aggregates that confirm a jump
+    vol_lambda: int  # ratio: EWMA decay per volatility sample
+    vol_interval_s: int  # minimum seconds between volatility samples
+    index_price: int = 0  # 0: never had a quorum
+    index_time: int = 0
+    pending_price: int = 0  # last out-of-band aggregate, awaiting confirmation
+    pending_count: int = 0
+    pending_time: int = 0  # block time of the last confirmation
+    band_tripped: bool = False  # an out-of-band move is pending (read by breakers)
+    vol_variance: int = 0  # ratio: EWMA of squared log-returns, per hour
+    vol_sigma: int = 0  # ratio: sqrt(vol_variance), the hourly realised volatility
+    vol_last_price: int = 0
+    vol_last_time: int = 0
+
+
+@dataclass(slots=True)
+class Order:
+    """A resting limit order."""
+
+    id: int
+    account: AccountKey
+    market: str
+    is_buy: bool
+    price: int
+    size: int  # size atoms still open
+    reduce_only: bool
+    client_id: int | None
+
+
+@dataclass(slots=True)
+class Trigger:
+    """A trigger order waiting for the mark price to cross ``trigger_price``."""
+
+    id: int
+    account: AccountKey
+    market: str
+    kind: TriggerKind
+    is_buy: bool
+    trigger_price: int
+    fires_above: bool  # fires when mark >= trigger (else mark <= trigger)
+    size: int  # size atoms; 0 = the whole position when it fires
+    limit_price: int  # STOP_LIMIT only, else 0
+    reduce_only: bool
+    client_id: int | None
+
+
+@dataclass(slots=True)
+class Book:
+    """Price levels of one market. A level maps order id -> Order in time order."""
+
+    bids: SortedDict  # key -price -> dict[int, Order]
+    asks: SortedDict  # key price -> dict[int, Order]
+    orders: dict[int, Order] = field(default_factory=dict)
+    by_account: dict[AccountKey, set[int]] = field(default_factory=dict)
+    by_client_id: dict[tuple[AccountKey, int], int] = field(default_factory=dict)
+
+
+def new_book() -> Book:
+    """Return an empty book."""
+    return Book(bids=SortedDict(), asks=SortedDict())
+
+
+@dataclass(slots=True)
+class MarginParams:
+    """How a market's margin fractions grow with size and volatility (see docs/margin.md)."""
+
+    base_imf: int  # ratio
+    base_mmf: int  # ratio
+    size_step: int  # quote atoms: notional at which the size add-on equals its factor
+    imf_size_factor: int  # ratio
+    mmf_size_factor: int  # ratio
+    vol_ref: int  # ratio: hourly volatility below which no add-on applies
+    imf_vol_factor: int  # ratio
+    mmf_vol_factor: int  # ratio
+    max_leverage: int  # whole number: cap a user may not exceed
+
+
+@dataclass(slots=True)
+class Market:
+    """A perpetual swap on one oracle asset, settled in the quote asset."""
+
+    id: str
+    asset: str  # the oracle feed of the underlying
+    domain: str  # risk domain (insurance fund)
+    tick: int  # price units
+    lot: int  # size atoms
+    min_notional: int  # quote atoms
+    margin: MarginParams
+    maker_fee: int  # signed ratio; negative = rebate
+    taker_fee: int  # ratio; >= |maker_fee|
+    price_band: int  # ratio: limit prices within mark*(1 ± band)
+    mark_band: int  # ratio: mark within index*(1 ± band)
+    premium_tau_s: int  # seconds: EMA time constant of the premium
+    impact_notional: int  # quote atoms: depth for impact bid/ask
+    funding_cap: int  # ratio per hour
+    funding_interest: int  # ratio per hour
+    funding_premium_hours: int  # the premium is paid over this many hours
+    max_orders_per_account: int
+    stp_mode: StpMode
+    pool: str | None  # pool that quotes this market, if any
+    book: Book = field(default_factory=new_book)
+    triggers_above: SortedList = field(default_factory=SortedList)  # (price, id)
+    triggers_below: SortedList = field(default_factory=SortedList)  # (-price, id)
+    triggers: dict[int, Trigger] = field(default_factory=dict)
+    mark_price: int = 0
+    premium_ema: int = 0  # signed ratio
+    premium_time: int = 0
+    funding_rate: int = 0  # signed ratio per hour; > 0: longs pay shorts
+    cum_funding: int = 0  # quote atoms * ONE per base unit, since listing
+    funding_time: int = 0
+    funding_balance: int = 0  # quote atoms in transit between payers and receivers
+    open_interest: int = 0  # size atoms of all longs (= all shorts)
+
+
+@dataclass(slots=True)
+class Position:
+    """A signed position. Trades move quote at once, so value = size * mark."""
+
+    size: int  # size atoms; > 0 long
+    cost: int  # quote atoms paid for the open size (signed), for entry price
+    funding_index: int  # market.cum_funding when funding was last settled
+    isolated: bool = False  # margined by isolated_margin alone
+    isolated_margin: int = 0  # quote atoms; isolated positions only
+    realised_pnl: int = 0  # quote atoms, for reporting
+
+
+@dataclass(slots=True)
+class MarketSetting:
+    """A subaccount's choices for one market."""
+
+    leverage: int = 0  # whole number; 0 = the protocol's maximum
+    isolated: bool = False
+
+
+@dataclass(slots=True)
+class Account:
+    """One margin account: collateral balances and positions."""
+
+    owner: str
+    index: int
+    balances: dict[str, int]
+    positions: dict[str, Position]
+    settings: dict[str, MarketSetting] | None = None  # created on first use
+
+
+@dataclass(slots=True)
+class PoolWithdrawal:
+    shares: int
+    ready_time: int
+
+
+@dataclass(slots=True)
+class Pool:
+    """A liquidity pool: LPs' quote, quoting every market it serves."""
+
+    id: str
+    account: AccountKey  # the pool's own margin account
+    half_spread: int  # ratio
+    skew_factor: int  # ratio: extra price offset at full skew
+    max_skew: int  # ratio: |position notional| per market <= max_skew * equity
+    lp_fee_share: int  # ratio of the taker fee paid to the pool on its fills
+    cooldown_s: int
+    total_shares: int = 0
+    shares: dict[AccountKey, int] = field(default_factory=dict)
+    pending: dict[AccountKey, PoolWithdrawal] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class State:
+    """The whole protocol state."""
+
+    governor: str
+    quote: str
+    time: int = 0
+    assets: dict[str, Asset] = field(default_factory=dict)
+    feeds: dict[str, OracleFeed] = field(default_factory=dict)
+    markets: dict[str, Market] = field(default_factory=dict)
+    pools: dict[str, Pool] = field(default_factory=dict)
+    accounts: dict[AccountKey, Account] = field(default_factory=dict)
+    fee_balance: int = 0  # quote atoms earned by the protocol
+    insurance: dict[str, int] = field(default_factory=dict)  # domain -> quote atoms
+    next_order_id: int = 1
+    deposited: dict[str, int] = field(default_factory=dict)  # asset -> atoms ever deposited
+    withdrawn: dict[str, int] = field(default_factory=dict)  # asset -> atoms ever withdrawn
+
+
+POOL_OWNER_PREFIX = "pool:"
+
+
+def pool_account_key(pool_id: str) -> AccountKey:
+    """Return the account key under which a pool holds its positions."""
+    return (POOL_OWNER_PREFIX + pool_id, 0)

@@ -1,0 +1,388 @@
+"""
+Transactions: one record per action.
+
+Introduction
+------------
+Every state change is one of these records passed to ``engine.apply``.
+Amounts are in atoms of their asset, sizes in size atoms, prices in quote
+atoms per base unit (see ``core.units``). User transactions name their
+``owner``; the node checks the owner's (or an agent's) signature before a
+transaction reaches the core, so the core trusts ``owner`` as the sender.
+Governance transactions carry ``sender`` and are accepted only from the
+state's governor.
+
+``codec.decode_tx`` builds these records from JSON and refuses malformed
+payloads; ``TX_TYPES`` maps each type name to its record.
+"""
+
+from dataclasses import dataclass
+
+from solvent.core.state import StpMode, TimeInForce, TriggerKind
+
+# --- clock -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SetTime:
+    """Advance the protocol clock (the block time). Never goes backwards."""
+
+    time: int
+
+
+# --- governance --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ListAsset:
+    """List a collateral asset (and, for non-quote assets, its oracle feed)."""
+
+    sender: str
+    symbol: str
+    decimals: int
+    init_weight: int
+    maint_weight: int
+    deposit_cap: int
+    reporters: tuple[str, ...] = ()
+    quorum: int = 1
+    staleness_s: int = 60
+    max_deviation: int = 2 * 10**16
+    band: int = 10**17
+    band_confirmations: int = 3
+    vol_lambda: int = 94 * 10**16
+    vol_interval_s: int = 60
+
+
+@dataclass(frozen=True, slots=True)
+class ListOracle:
+    """Create an index feed for an underlying that is not a collateral asset."""
+
+    sender: str
+    asset: str
+    reporters: tuple[str, ...]
+    quorum: int
+    staleness_s: int = 60
+    max_deviation: int = 2 * 10**16
+    band: int = 10**17
+    band_confirmations: int = 3
+    vol_lambda: int = 94 * 10**16
+    vol_interval_s: int = 60
+
+
+@dataclass(frozen=True, slots=True)
+class ListMarket:
+    """List a perpetual market on an existing oracle feed."""
+
+    sender: str
+    market: str
+    asset: str
+    domain: str
+    tick: int
+    lot: int
+    min_notional: int
+    base_imf: int
+    base_mmf: int
+    max_leverage: int
+    size_step: int = 10**12
+    imf_size_factor: int = 0
+    mmf_size_factor: int = 0
+    vol_ref: int = 10**16
+    imf_vol_factor: int = 0
+    mmf_vol_factor: int = 0
+    maker_fee: int = 0
+    taker_fee: int = 0
+    price_band: int = 5 * 10**16
+    mark_band: int = 5 * 10**15
+    premium_tau_s: int = 300
+    impact_notional: int = 10_000 * 10**6
+    funding_cap: int = 5 * 10**15
+    funding_interest: int = 0
+    funding_premium_hours: int = 8
+    max_orders_per_account: int = 200
+    stp_mode: StpMode = StpMode.CANCEL_RESTING
+    pool: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CreatePool:
+    """Create a liquidity pool; markets opt in with ``ListMarket(pool=...)``."""
+
+    sender: str
+    pool: str
+    half_spread: int
+    skew_factor: int
+    max_skew: int
+    lp_fee_share: int
+    cooldown_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetAssetWeights:
+    """Change a collateral asset's weights (e.g. set the initial weight to 0 in a depeg)."""
+
+    sender: str
+    symbol: str
+    init_weight: int
+    maint_weight: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetReporters:
+    """Replace the authorised reporter set of a feed."""
+
+    sender: str
+    asset: str
+    reporters: tuple[str, ...]
+    quorum: int
+
+
+# --- oracle ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PriceReport:
+    """One reporter's price for one asset at ``timestamp``."""
+
+    reporter: str
+    asset: str
+    price: int
+    timestamp: int
+
+
+# --- ledger ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Deposit:
+    """Credit collateral (the node ingests it from the settlement chain)."""
+
+    owner: str
+    subaccount: int
+    asset: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    """Debit collateral to be paid out on chain; refused below initial margin."""
+
+    owner: str
+    subaccount: int
+    asset: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """Move collateral between two subaccounts of the same owner."""
+
+    owner: str
+    from_subaccount: int
+    to_subaccount: int
+    asset: str
+    amount: int
+
+
+# --- orders ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrder:
+    """A limit order (``price`` set) or a market order (``price`` None, ``worst_price`` optional)."""
+
+    owner: str
+    subaccount: int
+    market: str
+    is_buy: bool
+    size: int
+    price: int | None = None
+    tif: TimeInForce = TimeInForce.GTC
+    reduce_only: bool = False
+    client_id: int | None = None
+    worst_price: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    """Cancel one open order by ``order_id`` or by ``client_id``."""
+
+    owner: str
+    subaccount: int
+    market: str
+    order_id: int | None = None
+    client_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAll:
+    """Cancel every open order and trigger of the subaccount (in one market, or all)."""
+
+    owner: str
+    subaccount: int
+    market: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModifyOrder:
+    """Change an open order's price and/or size; keeps priority only if it just shrinks."""
+
+    owner: str
+    subaccount: int
+    market: str
+    order_id: int
+    price: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceTrigger:
+    """A stop or take-profit/stop-loss order that fires on the mark price."""
+
+    owner: str
+    subaccount: int
+    market: str
+    kind: TriggerKind
+    trigger_price: int
+    is_buy: bool | None = None  # STOP_*: required; TP/SL: derived from the position
+    size: int = 0  # 0 with TP/SL: the whole position when it fires
+    limit_price: int | None = None  # STOP_LIMIT only
+    reduce_only: bool = False
+    client_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTrigger:
+    owner: str
+    subaccount: int
+    market: str
+    trigger_id: int
+
+
+# --- settings ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SetLeverage:
+    """Cap leverage in a market: initial requirement >= 1/leverage."""
+
+    owner: str
+    subaccount: int
+    market: str
+    leverage: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetMarginMode:
+    """Switch a market between cross and isolated; only with no position or order in it."""
+
+    owner: str
+    subaccount: int
+    market: str
+    isolated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MoveIsolatedMargin:
+    """Move quote between the cross balance and an isolated position (> 0: into it)."""
+
+    owner: str
+    subaccount: int
+    market: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class SettleFunding:
+    """Settle the account's accrued funding now (it also settles on every touch)."""
+
+    owner: str
+    subaccount: int
+
+
+# --- pool --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PoolDeposit:
+    """Move quote from the subaccount into a pool for shares."""
+
+    owner: str
+    subaccount: int
+    pool: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class PoolRequestWithdrawal:
+    """Lock shares for withdrawal; they can be redeemed after the pool's cooldown."""
+
+    owner: str
+    subaccount: int
+    pool: str
+    shares: int
+
+
+@dataclass(frozen=True, slots=True)
+class PoolWithdraw:
+    """Redeem locked shares at the pool's current share value."""
+
+    owner: str
+    subaccount: int
+    pool: str
+
+
+Tx = (
+    SetTime
+    | ListAsset
+    | ListOracle
+    | ListMarket
+    | CreatePool
+    | SetAssetWeights
+    | SetReporters
+    | PriceReport
+    | Deposit
+    | Withdraw
+    | Transfer
+    | PlaceOrder
+    | CancelOrder
+    | CancelAll
+    | ModifyOrder
+    | PlaceTrigger
+    | CancelTrigger
+    | SetLeverage
+    | SetMarginMode
+    | MoveIsolatedMargin
+    | SettleFunding
+    | PoolDeposit
+    | PoolRequestWithdrawal
+    | PoolWithdraw
+)
+
+TX_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (
+        SetTime,
+        ListAsset,
+        ListOracle,
+        ListMarket,
+        CreatePool,
+        SetAssetWeights,
+        SetReporters,
+        PriceReport,
+        Deposit,
+        Withdraw,
+        Transfer,
+        PlaceOrder,
+        CancelOrder,
+        CancelAll,
+        ModifyOrder,
+        PlaceTrigger,
+        CancelTrigger,
+        SetLeverage,
+        SetMarginMode,
+        MoveIsolatedMargin,
+        SettleFunding,
+        PoolDeposit,
+        PoolRequestWithdrawal,
+        PoolWithdraw,
+    )
+}
