@@ -23,11 +23,23 @@ from solvent.core.units import QUOTE_ONE, SIZE_ONE
 GENESIS_TIME = 1_700_000_000
 
 
+NAMES: dict[str, str] = {}  # address -> the name it was derived from, for display
+
+
 def address_of(name: str) -> str:
     """Return the address a scenario name stands for: 0x + sha256(name)[:40]."""
     if name.startswith("0x"):
         return name.lower()
-    return "0x" + hashlib.sha256(name.encode()).hexdigest()[:40]
+    address = "0x" + hashlib.sha256(name.encode()).hexdigest()[:40]
+    NAMES[address] = name
+    return address
+
+
+def name_of(account: str) -> str:
+    """Return ``name/sub`` for an ``address/sub`` derived from a name, else the input."""
+    address, sep, sub = account.partition("/")
+    name = NAMES.get(address)
+    return f"{name}{sep}{sub}" if name is not None else account
 
 
 GOVERNOR = address_of("governor")

@@ -9,8 +9,12 @@ time):
 
 1. fewer fresh reports than ``quorum``: nothing changes (``QuorumNotMet``);
 2. m = median of fresh prices (mean of the two middle ones, floored, for an
-   even count); reports with |p - m| > max_deviation * m are discarded,
-   each counted once against its reporter (``ReportDiscarded``);
+   even count); reports with |p - m| > max_deviation * m are left out.
+   The arriving report, if left out, emits ``ReportDiscarded``. When a report
+   is superseded by its reporter's next one it is counted once against its
+   reporter (``discarded``) if it was left out both on arrival and in the
+   last aggregation it took part in, else as ``accepted``; so reporters that
+   lead or lag a genuine move by one round are not blamed for it;
 3. fewer kept than ``quorum``: nothing changes;
 4. index' = median of the kept prices. A move |index' - index| > band * index
    is not taken: it is held (``IndexMoveHeld``) and the feed is marked
@@ -90,13 +94,18 @@ def validate_report(state: State, tx: PriceReport) -> OracleFeed:
 def record_report(state: State, feed: OracleFeed, tx: PriceReport, events: list[Event]) -> bool:
     """Store an already validated report and aggregate; return whether the index was taken."""
     reporter = feed.reporters[tx.reporter]
+    if reporter.timestamp:
+        if reporter.flagged and reporter.outlier:
+            reporter.discarded += 1
+        else:
+            reporter.accepted += 1
     reporter.price = tx.price
     reporter.timestamp = tx.timestamp
-    reporter.judged = False
-    return aggregate(state, feed, events)
+    reporter.outlier = False
+    return aggregate(state, feed, events, tx.reporter)
 
 
-def aggregate(state: State, feed: OracleFeed, events: list[Event]) -> bool:
+def aggregate(state: State, feed: OracleFeed, events: list[Event], arriving: str | None = None) -> bool:
     """Recompute the index from fresh reports; return whether an index was taken."""
     now = state.time
     fresh = [
@@ -112,10 +121,10 @@ def aggregate(state: State, feed: OracleFeed, events: list[Event]) -> bool:
     for addr, r in fresh:
         # |p - m| > dev * m, cross-multiplied to avoid a rounding division.
         outlier = abs(r.price - median) * ONE > feed.max_deviation * median
-        if not r.judged:
-            r.judged = True
+        r.outlier = outlier
+        if addr == arriving:
+            r.flagged = outlier
             if outlier:
-                r.discarded += 1
                 events.append(
                     event(
                         "ReportDiscarded",
@@ -125,8 +134,6 @@ def aggregate(state: State, feed: OracleFeed, events: list[Event]) -> bool:
                         median=median,
                     )
                 )
-            else:
-                r.accepted += 1
         if not outlier:
             kept.append(r.price)
     if len(kept) < feed.quorum:

@@ -67,7 +67,8 @@ class Reporter:
     timestamp: int = 0  # 0: never reported
     accepted: int = 0
     discarded: int = 0
-    judged: bool = False  # the latest report was already counted as accepted or discarded
+    flagged: bool = False  # the latest report was an outlier when it arrived
+    outlier: bool = False  # the latest report was an outlier in the last aggregation
 
 
 @dataclass(slots=True)

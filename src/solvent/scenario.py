@@ -1,0 +1,580 @@
+"""
+Scenario files: stories of transactions and expectations, replayed through ``apply``.
+
+Introduction
+------------
+A scenario is JSON Lines (see ``docs/scenarios.md``). Each line is one of
+
+- ``{"genesis": "fixture_f"}`` (optional, first): the deployment to start from;
+- ``{"tx": "<Type>", ...fields}``: a transaction, numbers in human units
+  ("1.5" BTC, "100000" USDC, "10%" or "0.1" for ratios), names for addresses;
+- ``{"tx": "Prices", "asset": "BTC", "price": "100000"}``: every reporter of the
+  asset reports (``"prices": [...]`` gives one per reporter, ``null`` = silent);
+- ``{"expect": {...}}``: assertions on the state, or on the previous
+  transaction (``"error"``, ``"events"``);
+- ``{"comment": "..."}``: narration, printed as it is.
+
+Lines starting with ``#`` and blank lines are skipped. ``run_scenario``
+returns a ``Replay``; the CLI prints it. A transaction that fails without an
+``{"expect": {"error": ...}}`` line right after it, or an expectation that
+does not hold, stops the replay with a ``ScenarioFailure`` naming the line.
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from solvent.core.codec import decode_tx
+from solvent.core.engine import apply, genesis
+from solvent.core.errors import ProtocolError
+from solvent.core.events import Event, EventValue
+from solvent.core.hashing import state_hash
+from solvent.core.margin import compute_fractions, cross_risk, position_notional
+from solvent.core.pool import pool_equity
+from solvent.core.state import State
+from solvent.core.tx import TX_TYPES, PriceReport, SetTime
+from solvent.core.units import QUOTE_DECIMALS, SIZE_ONE, AccountKey, format_account, from_atoms, to_atoms
+from solvent.defaults import GENESIS, GENESIS_TIME, GOVERNOR, address_of, name_of
+
+SIZE_DECIMALS = 8
+RATIO_DECIMALS = 18
+
+_SIZE_FIELDS = {"size", "lot"}
+_PRICE_FIELDS = {"price", "worst_price", "trigger_price", "limit_price", "tick"}
+_QUOTE_FIELDS = {"min_notional", "impact_notional", "size_step", "shares"}
+_RATIO_FIELDS = {
+    "init_weight",
+    "maint_weight",
+    "max_deviation",
+    "band",
+    "vol_lambda",
+    "base_imf",
+    "base_mmf",
+    "imf_size_factor",
+    "mmf_size_factor",
+    "vol_ref",
+    "imf_vol_factor",
+    "mmf_vol_factor",
+    "maker_fee",
+    "taker_fee",
+    "price_band",
+    "mark_band",
+    "funding_cap",
+    "funding_interest",
+    "half_spread",
+    "skew_factor",
+    "max_skew",
+    "lp_fee_share",
+}
+_ADDRESS_FIELDS = {"owner", "reporter", "sender"}
+
+
+class ScenarioFailure(Exception):
+    """A scenario did not go as written; the message names the line."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+
+
+@dataclass(slots=True)
+class Step:
+    line: int
+    kind: str  # "tx", "expect", "comment"
+    text: str
+    tx: dict[str, object] | None = None
+    events: list[Event] = field(default_factory=list)
+    error: ProtocolError | None = None
+
+
+@dataclass(slots=True)
+class Replay:
+    path: str
+    state: State
+    steps: list[Step]
+    failure: ScenarioFailure | None = None
+
+
+# --- units -----------------------------------------------------------------------
+
+
+def human_to_atoms(value: object, decimals: int, name: str) -> int:
+    """Convert a human number (JSON int or decimal string) to atoms, exactly."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"{name}: write numbers as integers or decimal strings, not {value!r}")
+    return to_atoms(str(value), decimals)
+
+
+def ratio_to_atoms(value: object, name: str) -> int:
+    """Convert "0.1" or "10%" to a ratio scaled by ONE."""
+    if isinstance(value, str) and value.endswith("%"):
+        return to_atoms(value[:-1], RATIO_DECIMALS - 2)  # 1% = 10**16
+    return human_to_atoms(value, RATIO_DECIMALS, name)
+
+
+def account_key(text: str) -> AccountKey:
+    """Return the key of ``"name"`` or ``"name/3"`` (names stand for addresses)."""
+    name, _, sub = text.partition("/")
+    return (address_of(name), int(sub) if sub else 0)
+
+
+def _asset_decimals(state: State, symbol: object) -> int:
+    if isinstance(symbol, str) and symbol in state.assets:
+        return state.assets[symbol].decimals
+    return QUOTE_DECIMALS
+
+
+def convert_tx(state: State, obj: dict[str, Any]) -> dict[str, Any]:
+    """Turn a scenario transaction (human units, names) into the wire form (atoms, addresses)."""
+    kind = obj["tx"]
+    cls = TX_TYPES.get(kind)
+    names = {f.name for f in fields(cls)} if cls is not None else set()
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        if key == "side":
+            if value not in ("buy", "sell"):
+                raise ValueError('side must be "buy" or "sell"')
+            out["is_buy"] = value == "buy"
+        elif key == "account" and "owner" in names:
+            owner, sub = account_key(str(value))
+            out["owner"] = owner
+            out["subaccount" if "subaccount" in names else "from_subaccount"] = sub
+        elif value is None or key == "tx":
+            out[key] = value
+        elif key in _ADDRESS_FIELDS:
+            out[key] = address_of(str(value))
+        elif key == "reporters":
+            out[key] = [address_of(str(v)) for v in value]
+        elif key in _SIZE_FIELDS:
+            out[key] = human_to_atoms(value, SIZE_DECIMALS, key)
+        elif key in _PRICE_FIELDS or key in _QUOTE_FIELDS:
+            out[key] = human_to_atoms(value, QUOTE_DECIMALS, key)
+        elif key == "amount":
+            decimals = _asset_decimals(state, obj.get("asset"))
+            out[key] = human_to_atoms(value, decimals, key)
+        elif key == "deposit_cap":
+            out[key] = human_to_atoms(value, int(obj.get("decimals", QUOTE_DECIMALS)), key)
+        elif key in _RATIO_FIELDS:
+            out[key] = ratio_to_atoms(value, key)
+        else:
+            out[key] = value
+    if "sender" in names and "sender" not in out:
+        out["sender"] = GOVERNOR
+    if "subaccount" in names and "subaccount" not in out:
+        out["subaccount"] = 0
+    if cls is PriceReport and "timestamp" not in out:
+        out["timestamp"] = state.time
+    return out
+
+
+# --- expectations ----------------------------------------------------------------
+
+
+def _compare(actual: int, spec: dict[str, Any], decimals: int, what: str) -> None:
+    checks: dict[str, Callable[[int, int], bool]] = {
+        "is": lambda a, b: a == b,
+        "at_least": lambda a, b: a >= b,
+        "at_most": lambda a, b: a <= b,
+        "above": lambda a, b: a > b,
+        "below": lambda a, b: a < b,
+    }
+    matched = False
+    for op, test in checks.items():
+        if op not in spec:
+            continue
+        matched = True
+        raw = spec[op]
+        expected = (
+            ratio_to_atoms(raw, what) if decimals == RATIO_DECIMALS else human_to_atoms(raw, decimals, what)
+        )
+        if not test(actual, expected):
+            raise AssertionError(
+                f"{what} is {from_atoms(actual, decimals)}, expected {op.replace('_', ' ')} {raw}"
+            )
+    if not matched:
+        raise ValueError(f"{what}: give one of {', '.join(checks)}")
+
+
+def _account(state: State, spec: dict[str, Any]) -> tuple[AccountKey, Any]:
+    key = account_key(str(spec["account"]))
+    account = state.accounts.get(key)
+    if account is None:
+        raise AssertionError(f"no account {spec['account']}")
+    return key, account
+
+
+def _expect_balance(state: State, spec: dict[str, Any]) -> None:
+    _, account = _account(state, spec)
+    asset = spec.get("asset", state.quote)
+    decimals = _asset_decimals(state, asset)
+    _compare(account.balances.get(asset, 0), spec, decimals, f"{spec['account']} {asset} balance")
+
+
+def _expect_position(state: State, spec: dict[str, Any]) -> None:
+    _, account = _account(state, spec)
+    pos = account.positions.get(spec["market"])
+    size = pos.size if pos is not None else 0
+    _compare(size, {"is": spec["size"]}, SIZE_DECIMALS, f"{spec['account']} {spec['market']} position")
+
+
+def _expect_health(state: State, spec: dict[str, Any]) -> None:
+    _, account = _account(state, spec)
+    risk = cross_risk(state, account)
+    if "liquidatable" in spec and risk.is_liquidatable != spec["liquidatable"]:
+        raise AssertionError(f"{spec['account']} liquidatable is {risk.is_liquidatable}")
+    if "meets_initial" in spec and risk.meets_initial != spec["meets_initial"]:
+        raise AssertionError(f"{spec['account']} meets initial margin is {risk.meets_initial}")
+    for name, value in (
+        ("free_collateral", risk.free_collateral),
+        ("health", risk.health),
+        ("initial_requirement", risk.im),
+        ("maintenance_requirement", risk.mm),
+        ("value", risk.value_maint),
+    ):
+        if name in spec:
+            _compare(value, spec[name], QUOTE_DECIMALS, f"{spec['account']} {name}")
+
+
+def _expect_index(state: State, spec: dict[str, Any]) -> None:
+    _compare(state.feeds[spec["asset"]].index_price, spec, QUOTE_DECIMALS, f"{spec['asset']} index")
+
+
+def _expect_mark(state: State, spec: dict[str, Any]) -> None:
+    _compare(state.markets[spec["market"]].mark_price, spec, QUOTE_DECIMALS, f"{spec['market']} mark")
+
+
+def _expect_imf(state: State, spec: dict[str, Any]) -> None:
+    market = state.markets[spec["market"]]
+    notional = 0
+    if "account" in spec:
+        _, account = _account(state, spec)
+        pos = account.positions.get(market.id)
+        notional = position_notional(pos.size, market.mark_price) if pos is not None else 0
+    imf, _ = compute_fractions(market, state.feeds[market.asset].vol_sigma, notional, 0)
+    _compare(imf, spec, RATIO_DECIMALS, f"{market.id} imf")
+
+
+def _expect_funding_rate(state: State, spec: dict[str, Any]) -> None:
+    market = state.markets[spec["market"]]
+    _compare(market.funding_rate, spec, RATIO_DECIMALS, f"{market.id} funding rate")
+
+
+def _expect_open_interest(state: State, spec: dict[str, Any]) -> None:
+    market = state.markets[spec["market"]]
+    _compare(market.open_interest, spec, SIZE_DECIMALS, f"{market.id} open interest")
+
+
+def _expect_pool(state: State, spec: dict[str, Any]) -> None:
+    pool = state.pools[spec["pool"]]
+    if "shares_of" in spec:
+        key = account_key(str(spec["shares_of"]))
+        _compare(pool.shares.get(key, 0), spec, QUOTE_DECIMALS, f"{spec['shares_of']} shares")
+    elif "position" in spec:
+        pos = state.accounts[pool.account].positions.get(spec["position"])
+        _compare(pos.size if pos else 0, spec, SIZE_DECIMALS, f"pool {spec['position']} position")
+    else:
+        _compare(pool_equity(state, pool), spec, QUOTE_DECIMALS, f"pool {pool.id} equity")
+
+
+def _expect_fee_balance(state: State, spec: dict[str, Any]) -> None:
+    _compare(state.fee_balance, spec, QUOTE_DECIMALS, "protocol fee balance")
+
+
+def _expect_orders(state: State, spec: dict[str, Any]) -> None:
+    key, _ = _account(state, spec)
+    market = state.markets[spec["market"]]
+    count = len(market.book.by_account.get(key, ()))
+    if count != spec["count"]:
+        raise AssertionError(f"{spec['account']} has {count} open orders, expected {spec['count']}")
+
+
+_STATE_EXPECTATIONS: dict[str, Callable[[State, dict[str, Any]], None]] = {
+    "balance": _expect_balance,
+    "position": _expect_position,
+    "health": _expect_health,
+    "index": _expect_index,
+    "mark": _expect_mark,
+    "imf": _expect_imf,
+    "funding_rate": _expect_funding_rate,
+    "open_interest": _expect_open_interest,
+    "pool": _expect_pool,
+    "fee_balance": _expect_fee_balance,
+    "orders": _expect_orders,
+}
+
+
+def check_expectation(state: State, spec: dict[str, Any], previous: Step | None) -> None:
+    """Raise AssertionError when an ``expect`` object does not hold."""
+    for key, value in spec.items():
+        if key == "error":
+            if previous is None or previous.error is None:
+                raise AssertionError(f"expected the previous transaction to fail with {value}")
+            if previous.error.name != value:
+                raise AssertionError(f"previous transaction failed with {previous.error.name}, not {value}")
+        elif key in ("events", "no_events"):
+            kinds = [e.kind for e in previous.events] if previous is not None else []
+            for wanted in [value] if isinstance(value, str) else value:
+                if key == "events" and wanted not in kinds:
+                    raise AssertionError(f"previous transaction emitted {kinds}, not {wanted}")
+                if key == "no_events" and wanted in kinds:
+                    raise AssertionError(f"previous transaction emitted {wanted}")
+        elif key in _STATE_EXPECTATIONS:
+            for item in value if isinstance(value, list) else [value]:
+                _STATE_EXPECTATIONS[key](state, item)
+        else:
+            raise ValueError(
+                f"unknown expectation {key!r}; one of error, events, {', '.join(_STATE_EXPECTATIONS)}"
+            )
+
+
+# --- replay ----------------------------------------------------------------------
+
+
+def _prices_txs(state: State, obj: dict[str, Any]) -> list[dict[str, Any]]:
+    feed = state.feeds[obj["asset"]]
+    addresses = list(feed.reporters)
+    prices = obj.get("prices")
+    if prices is None:
+        prices = [obj["price"]] * len(addresses)
+    if len(prices) > len(addresses):
+        raise ValueError(f"{obj['asset']} has {len(addresses)} reporters, {len(prices)} prices given")
+    return [
+        {
+            "tx": "PriceReport",
+            "reporter": address,
+            "asset": obj["asset"],
+            "price": human_to_atoms(price, QUOTE_DECIMALS, "price"),
+            "timestamp": state.time,
+        }
+        for address, price in zip(addresses, prices, strict=False)
+        if price is not None
+    ]
+
+
+def start_state(name: str = "fixture_f", time: int = GENESIS_TIME) -> State:
+    """Return the state of a named genesis at ``time``."""
+    if name not in GENESIS:
+        raise ValueError(f"unknown genesis {name!r}; one of {', '.join(GENESIS)}")
+    state = genesis(GOVERNOR)
+    apply(state, SetTime(time))
+    for tx in GENESIS[name]():
+        apply(state, tx)
+    return state
+
+
+def parse_lines(text: str) -> list[tuple[int, dict[str, Any]]]:
+    """Return (line number, object) for each non-blank, non-comment line."""
+    out = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        try:
+            obj = json.loads(stripped)
+        except json.JSONDecodeError as error:
+            raise ScenarioFailure(number, f"not JSON: {error}") from None
+        if not isinstance(obj, dict):
+            raise ScenarioFailure(number, "each line must be a JSON object")
+        out.append((number, obj))
+    return out
+
+
+def run_scenario(path: str | Path, on_step: Callable[[Step], None] | None = None) -> Replay:
+    """Replay a scenario file; stop at the first failure (recorded in ``Replay.failure``)."""
+    text = Path(path).read_text()
+    lines = parse_lines(text)
+    state: State | None = None
+    steps: list[Step] = []
+    replay = Replay(str(path), genesis(GOVERNOR), steps)
+    previous: Step | None = None
+    pending_error: Step | None = None
+    try:
+        for index, (number, obj) in enumerate(lines):
+            if "genesis" in obj:
+                if state is not None:
+                    raise ScenarioFailure(number, "genesis must be the first line")
+                state = start_state(obj["genesis"], int(obj.get("time", GENESIS_TIME)))
+                replay.state = state
+                continue
+            if "comment" in obj:
+                step = Step(number, "comment", str(obj["comment"]))
+                steps.append(step)
+                continue
+            if state is None:
+                state = start_state()
+                replay.state = state
+            if "expect" in obj:
+                step = Step(number, "expect", json.dumps(obj["expect"]))
+                try:
+                    check_expectation(state, obj["expect"], previous)
+                except (AssertionError, ValueError, KeyError) as error:
+                    raise ScenarioFailure(number, f"expectation failed: {error}") from None
+                if "error" in obj["expect"]:
+                    pending_error = None
+            elif "tx" in obj:
+                if pending_error is not None:
+                    raise _unexpected(pending_error)
+                step = _run_tx(state, number, obj)
+                previous = step
+                if step.error is not None:
+                    following = lines[index + 1][1] if index + 1 < len(lines) else {}
+                    expected = following.get("expect", {})
+                    if not isinstance(expected, dict) or "error" not in expected:
+                        raise _unexpected(step)
+                    pending_error = step
+            else:
+                raise ScenarioFailure(number, "a line needs one of: tx, expect, comment, genesis")
+            steps.append(step)
+            if on_step is not None:
+                on_step(step)
+        if pending_error is not None:
+            raise _unexpected(pending_error)
+    except ScenarioFailure as failure:
+        replay.failure = failure
+    if state is not None:
+        replay.state = state
+    return replay
+
+
+def _unexpected(step: Step) -> ScenarioFailure:
+    error = step.error
+    name = error.name if error is not None else "?"
+    message = error.message if error is not None else ""
+    return ScenarioFailure(step.line, f"{step.text} failed unexpectedly with {name}: {message}")
+
+
+def _run_tx(state: State, number: int, obj: dict[str, Any]) -> Step:
+    try:
+        if obj["tx"] == "Prices":
+            wires = _prices_txs(state, obj)
+        elif obj["tx"] == "SetTime" and "advance" in obj:
+            wires = [{"tx": "SetTime", "time": state.time + int(obj["advance"])}]
+        else:
+            wires = [convert_tx(state, obj)]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ScenarioFailure(number, f"cannot read transaction: {error}") from None
+    step = Step(number, "tx", str(obj["tx"]), tx=obj)
+    for wire in wires:
+        try:
+            tx = decode_tx(wire)
+            step.events.extend(apply(state, tx))
+        except ProtocolError as error:
+            step.error = error
+            break
+    return step
+
+
+# --- summary ---------------------------------------------------------------------
+
+
+def humanise_event(state: State, ev: Event) -> dict[str, EventValue]:
+    """Return an event's fields with amounts, sizes and prices as decimal strings."""
+    out: dict[str, EventValue] = {"event": ev.kind}
+    asset = ev.data.get("asset")
+    for key, value in ev.data.items():
+        if isinstance(value, str) and value.startswith("0x"):
+            out[key] = name_of(value)
+        elif isinstance(value, bool) or not isinstance(value, int):
+            out[key] = value
+        elif key in ("size", "remaining"):
+            out[key] = from_atoms(value, SIZE_DECIMALS)
+        elif key in ("price", "index", "previous", "median", "proposed", "mark", "trigger_price"):
+            out[key] = from_atoms(value, QUOTE_DECIMALS)
+        elif key == "amount" and isinstance(asset, str) and asset in state.assets:
+            out[key] = from_atoms(value, state.assets[asset].decimals)
+        elif key in ("notional", "taker_fee", "maker_fee", "amount", "shares"):
+            out[key] = from_atoms(value, QUOTE_DECIMALS)
+        elif key == "rate":
+            out[key] = from_atoms(value * 100, RATIO_DECIMALS) + "%/h"
+        else:
+            out[key] = value
+    return out
+
+
+def check_conservation(state: State) -> dict[str, int]:
+    """Return, per asset, (deposited - withdrawn) - (all holdings); all zeros when money is conserved."""
+    gaps: dict[str, int] = {}
+    for symbol in state.assets:
+        held = sum(a.balances.get(symbol, 0) for a in state.accounts.values())
+        if symbol == state.quote:
+            held += state.fee_balance + sum(state.insurance.values())
+            held += sum(m.funding_balance for m in state.markets.values())
+            held += sum(p.isolated_margin for a in state.accounts.values() for p in a.positions.values())
+        net = state.deposited.get(symbol, 0) - state.withdrawn.get(symbol, 0)
+        gaps[symbol] = net - held
+    return gaps
+
+
+def summarise(state: State) -> dict[str, Any]:
+    """Return the final state in human units: accounts, markets, pools, hash."""
+    accounts = {}
+    for key in sorted(state.accounts):
+        account = state.accounts[key]
+        risk = cross_risk(state, account)
+        accounts[name_of(format_account(key))] = {
+            "balances": {
+                s: from_atoms(v, _asset_decimals(state, s)) for s, v in sorted(account.balances.items())
+            },
+            "positions": {
+                m: {
+                    "size": from_atoms(p.size, SIZE_DECIMALS),
+                    "entry_price": from_atoms(abs(p.cost) * SIZE_ONE // abs(p.size), QUOTE_DECIMALS)
+                    if p.size
+                    else None,
+                    "realised_pnl": from_atoms(p.realised_pnl, QUOTE_DECIMALS),
+                    "isolated_margin": from_atoms(p.isolated_margin, QUOTE_DECIMALS),
+                }
+                for m, p in sorted(account.positions.items())
+            },
+            "value": from_atoms(risk.value_maint, QUOTE_DECIMALS),
+            "health": from_atoms(risk.health, QUOTE_DECIMALS),
+            "free_collateral": from_atoms(risk.free_collateral, QUOTE_DECIMALS),
+        }
+    markets = {
+        m.id: {
+            "index": from_atoms(state.feeds[m.asset].index_price, QUOTE_DECIMALS),
+            "mark": from_atoms(m.mark_price, QUOTE_DECIMALS),
+            "open_interest": from_atoms(m.open_interest, SIZE_DECIMALS),
+            "funding_rate_per_hour": from_atoms(m.funding_rate * 100, RATIO_DECIMALS) + "%",
+            "open_orders": len(m.book.orders),
+        }
+        for m in state.markets.values()
+    }
+    gaps = check_conservation(state)
+    return {
+        "time": state.time,
+        "accounts": accounts,
+        "markets": markets,
+        "fee_balance": from_atoms(state.fee_balance, QUOTE_DECIMALS),
+        "conserved": all(v == 0 for v in gaps.values()),
+        "state_hash": state_hash(state),
+    }
+
+
+def replay_to_json(replay: Replay) -> dict[str, Any]:
+    """Return one JSON document describing a replay."""
+    state = replay.state
+    return {
+        "file": replay.path,
+        "ok": replay.failure is None,
+        "failure": str(replay.failure) if replay.failure else None,
+        "steps": [
+            {
+                "line": s.line,
+                "kind": s.kind,
+                "text": s.text,
+                "tx": s.tx,
+                "events": [humanise_event(state, e) for e in s.events],
+                "error": s.error.to_json() if s.error else None,
+            }
+            for s in replay.steps
+        ],
+        "summary": summarise(state),
+    }
+
+
+def ratio_text(value: int) -> str:
+    """Return a ratio as a percentage string."""
+    return from_atoms(value * 100, RATIO_DECIMALS) + "%"
