@@ -33,7 +33,7 @@ from solvent.core.events import Event, EventValue
 from solvent.core.hashing import state_hash
 from solvent.core.margin import compute_fractions, cross_risk, position_notional
 from solvent.core.pool import pool_equity
-from solvent.core.state import State
+from solvent.core.state import POOL_OWNER_PREFIX, State
 from solvent.core.tx import TX_TYPES, PriceReport, SetTime
 from solvent.core.units import QUOTE_DECIMALS, SIZE_ONE, AccountKey, format_account, from_atoms, to_atoms
 from solvent.defaults import GENESIS, GENESIS_TIME, GOVERNOR, address_of, name_of
@@ -117,6 +117,8 @@ def ratio_to_atoms(value: object, name: str) -> int:
 def account_key(text: str) -> AccountKey:
     """Return the key of ``"name"`` or ``"name/3"`` (names stand for addresses)."""
     name, _, sub = text.partition("/")
+    if name.startswith(POOL_OWNER_PREFIX):
+        return (name, 0)  # a pool's own account
     return (address_of(name), int(sub) if sub else 0)
 
 

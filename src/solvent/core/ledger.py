@@ -4,10 +4,11 @@ Ledger: collateral balances and per-market account settings.
 Introduction
 ------------
 Deposits credit a subaccount (creating it); withdrawals and transfers debit
-it. Only the quote asset may be negative, and only through trading, fees and
-funding: a withdrawal or transfer never takes a balance below zero (Solvent
-does not lend), and is refused if it would leave the cross bucket below its
-initial requirement. Each asset has a cap on net deposits of all accounts.
+it. Trades move quote at once (a long's quote balance carries the price it
+paid), so the quote balance is often negative; it may go (further) negative
+by a withdrawal or transfer only while the cross bucket still meets its
+initial requirement afterwards ("only while covered"). Other assets never go
+below zero. Each asset has a cap on net deposits of all accounts.
 
 Settings per (subaccount, market): a leverage cap (initial fraction at least
 1/leverage) and cross or isolated mode; the mode switches only with no
@@ -85,7 +86,7 @@ def check_prices_fresh(state: State, account: Account) -> None:
 
 def _check_debit(state: State, account: Account, key: AccountKey, symbol: str, amount: int) -> None:
     balance = account.balances.get(symbol, 0)
-    if balance < amount:
+    if symbol != state.quote and balance < amount:
         raise InsufficientBalance(
             f"{format_account(key)} holds {max(balance, 0)} atoms of {symbol}, fewer than {amount}"
         )

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from solvent.core.book import remove_order
 from solvent.core.events import Event, event
 from solvent.core.fixed import ONE
-from solvent.core.funding import settle_position
+from solvent.core.funding import accrue, settle_position
 from solvent.core.margin import bucket_risk, increases_risk, is_isolated
 from solvent.core.pool import (
     inventory_limit,
@@ -201,6 +201,8 @@ def apply_trade(
     """
     pos = account.positions.get(market.id)
     if pos is None:
+        # Accrue first: a new position owes funding only from now, not since the last accrual.
+        accrue(market, state.feeds[market.asset].index_price, state.time)
         pos = Position(0, 0, market.cum_funding, is_isolated(account, market.id))
         account.positions[market.id] = pos
     else:
