@@ -385,11 +385,20 @@ def parse_lines(text: str) -> list[tuple[int, dict[str, Any]]]:
 
 def run_scenario(path: str | Path, on_step: Callable[[Step], None] | None = None) -> Replay:
     """Replay a scenario file; stop at the first failure (recorded in ``Replay.failure``)."""
-    text = Path(path).read_text()
+    return run_lines(Path(path).read_text(), str(path), on_step)
+
+
+def run_lines(
+    text: str,
+    name: str = "<scenario>",
+    on_step: Callable[[Step], None] | None = None,
+    setup: Callable[[State], None] | None = None,
+) -> Replay:
+    """Replay scenario text; ``setup`` may adjust the genesis state before the first line runs."""
     lines = parse_lines(text)
     state: State | None = None
     steps: list[Step] = []
-    replay = Replay(str(path), genesis(GOVERNOR), steps)
+    replay = Replay(name, genesis(GOVERNOR), steps)
     previous: Step | None = None
     pending_error: Step | None = None
     try:
@@ -398,6 +407,8 @@ def run_scenario(path: str | Path, on_step: Callable[[Step], None] | None = None
                 if state is not None:
                     raise ScenarioFailure(number, "genesis must be the first line")
                 state = start_state(obj["genesis"], int(obj.get("time", GENESIS_TIME)))
+                if setup is not None:
+                    setup(state)
                 replay.state = state
                 continue
             if "comment" in obj:
@@ -406,6 +417,8 @@ def run_scenario(path: str | Path, on_step: Callable[[Step], None] | None = None
                 continue
             if state is None:
                 state = start_state()
+                if setup is not None:
+                    setup(state)
                 replay.state = state
             if "expect" in obj:
                 step = Step(number, "expect", json.dumps(obj["expect"]))

@@ -90,7 +90,11 @@ def _check_debit(state: State, account: Account, key: AccountKey, symbol: str, a
         raise InsufficientBalance(
             f"{format_account(key)} holds {max(balance, 0)} atoms of {symbol}, fewer than {amount}"
         )
-    needs_check = bool(account.positions) or any(v < 0 for v in account.balances.values())
+    needs_check = (
+        bool(account.positions)
+        or balance < amount  # quote going negative: a debt that collateral must cover
+        or any(v < 0 for v in account.balances.values())
+    )
     if not needs_check:
         return
     check_prices_fresh(state, account)
