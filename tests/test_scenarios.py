@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from solvent.cli import main
+from solvent.core.hashing import state_hash
 from solvent.scenario import check_conservation, run_lines, run_scenario
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.jsonl"))
@@ -27,8 +28,6 @@ def test_example_replays_with_every_expectation(path: Path) -> None:
 def test_example_replay_is_deterministic(path: Path) -> None:
     first = run_scenario(path)
     second = run_scenario(path)
-    from solvent.core.hashing import state_hash
-
     assert state_hash(first.state) == state_hash(second.state)
 
 
@@ -39,7 +38,8 @@ BASE = """{"genesis": "fixture_f"}
 
 
 def test_failed_expectation_names_its_line() -> None:
-    replay = run_lines(BASE + '{"expect": {"balance": {"account": "trader", "asset": "USDC", "is": "999"}}}\n')
+    expect = '{"expect": {"balance": {"account": "trader", "asset": "USDC", "is": "999"}}}\n'
+    replay = run_lines(BASE + expect)
     assert replay.failure is not None
     assert replay.failure.line == 4
     assert "balance is 1000, expected is 999" in str(replay.failure)
@@ -73,7 +73,8 @@ def test_wrong_error_code_fails() -> None:
 
 
 def test_rounding_number_in_scenario_is_refused() -> None:
-    replay = run_lines(BASE + '{"tx": "Deposit", "account": "trader", "asset": "USDC", "amount": "0.0000001"}\n')
+    deposit = '{"tx": "Deposit", "account": "trader", "asset": "USDC", "amount": "0.0000001"}\n'
+    replay = run_lines(BASE + deposit)
     assert replay.failure is not None
     assert "more than 6 decimals" in str(replay.failure)
 

@@ -28,7 +28,7 @@ T0 = GENESIS_TIME
 BTC_PERP = "BTC-PERP"
 USDC = "USDC"
 
-# Quote atoms funded per role by ``ready_state`` unless a test asks otherwise.
+# USDC funded per role (as decimal strings) by ``ready_state`` unless a test asks otherwise.
 DEFAULT_FUNDS: dict[str, str] = {
     "maker": "1000000",
     "maker2": "1000000",
@@ -70,17 +70,18 @@ def report(state: State, asset: str, price: int, t: int | None = None) -> list[E
     return events
 
 
-def advance(state: State, seconds: int, btc_price: str = "100000") -> list[Event]:
-    """Advance the clock and refresh the BTC index (so that BTC-PERP stays tradable)."""
-    return report(state, "BTC", usd(btc_price), state.time + seconds)
-
-
-def ready_state(funds: dict[str, str] | None = None) -> State:
-    """Return Fixture F at T0 with all feeds reported and the role accounts funded."""
+def listed_state() -> State:
+    """Return Fixture F at T0: assets, feeds, markets and the pool listed; no reports, no accounts."""
     state = genesis(GOVERNOR)
     apply(state, SetTime(T0))
     for tx in fixture_f():
         apply(state, tx)
+    return state
+
+
+def ready_state(funds: dict[str, str] | None = None) -> State:
+    """Return Fixture F at T0 with all feeds reported and the role accounts funded."""
+    state = listed_state()
     for asset, price in START_PRICES.items():
         report(state, asset, usd(price))
     for role, amount in (DEFAULT_FUNDS if funds is None else funds).items():

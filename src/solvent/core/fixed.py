@@ -91,13 +91,14 @@ def sqrt_ratio_down(x: int) -> int:
 
 
 def ln_ratio(x: int) -> int:
-    """Return ln(x) for a ratio ``x`` > 0, scaled by ONE, within 2 units of the truth.
+    """Return ln(x) for a ratio ``x`` > 0, scaled by ONE, within 32 + |k|/2 units of the truth.
 
     Reduce x = m * 2**k with m in [1, 2), then ln(m) = 2*atanh(z) with
     z = (m-1)/(m+1) in [0, 1/3), summed as z + z**3/3 + z**5/5 + ... until the
-    terms vanish at 1e-18. Each term is floored, so the result is a lower
-    bound off by at most a few units; callers use it for volatility, where
-    that is far below any parameter's resolution.
+    terms vanish at 1e-18. Each term is floored (up to ~25 units low) and LN2
+    is rounded down (< 0.42 unit per factor of two), so the result is not a
+    one-sided bound; callers use it for volatility, where such errors are far
+    below any parameter's resolution (tests/core/test_fixed.py checks the bound).
     """
     if x <= 0:
         raise ValueError("Condition failed: ln of a non-positive number")
@@ -129,10 +130,12 @@ def ln_ratio(x: int) -> int:
 
 
 def exp_ratio(x: int) -> int:
-    """Return exp(x) for a ratio ``x``, scaled by ONE, rounded down (relative error < 1e-17).
+    """Return exp(x) for a ratio ``x``, scaled by ONE, within 1 unit + 1e-16 relative.
 
     Reduce x = k*ln2 + r with |r| <= ln2/2, sum the Taylor series of exp(r)
-    with 18 guard digits, then shift by 2**k.
+    with 18 guard digits, then shift by 2**k. The reduction uses LN2, rounded
+    down, so r is up to 0.42e-18 * k too large: the result may exceed the
+    truth by that relative amount (8e-17 at x = 135).
     """
     if x < -42 * ONE:
         return 0  # exp(-42) < 1e-18: below resolution

@@ -142,8 +142,8 @@ def process_withdraw(state: State, tx: Withdraw) -> list[Event]:
     asset = get_asset(state, tx.asset)
     check_amount(tx.amount)
     _check_debit(state, account, key, tx.asset, tx.amount)
-    # APPLY
-    account.balances[tx.asset] -= tx.amount
+    # APPLY (an account may hold no quote entry yet: a covered withdrawal creates the debt)
+    account.balances[tx.asset] = account.balances.get(tx.asset, 0) - tx.amount
     if account.balances[tx.asset] == 0 and tx.asset != state.quote:
         del account.balances[tx.asset]
     asset.total_deposits -= tx.amount
@@ -168,7 +168,7 @@ def process_transfer(state: State, tx: Transfer) -> list[Event]:
     if dest is None:
         dest = Account(tx.owner, tx.to_subaccount, {}, {})
         state.accounts[dest_key] = dest
-    source.balances[tx.asset] -= tx.amount
+    source.balances[tx.asset] = source.balances.get(tx.asset, 0) - tx.amount
     if source.balances[tx.asset] == 0 and tx.asset != state.quote:
         del source.balances[tx.asset]
     dest.balances[tx.asset] = dest.balances.get(tx.asset, 0) + tx.amount
@@ -202,11 +202,14 @@ def process_set_leverage(state: State, tx: SetLeverage) -> list[Event]:
         raise LeverageTooHigh(f"leverage must be between 1 and {market.margin.max_leverage} in {market.id}")
     old = account.settings.get(tx.market) if account.settings is not None else None
     old_leverage = old.leverage if old is not None else 0
+    # Only a lower cap raises the requirement (0 = the market's maximum), so only then is
+    # the position re-checked.
+    tighter = old_leverage == 0 or tx.leverage < old_leverage
     # APPLY (tentatively; undone below if the position no longer meets initial margin)
     setting = _setting(account, tx.market)
     setting.leverage = tx.leverage
     pos = account.positions.get(tx.market)
-    if pos is not None and pos.size != 0:
+    if tighter and pos is not None and pos.size != 0:
         risk = isolated_risk(state, account, tx.market) if pos.isolated else cross_risk(state, account)
         if not risk.meets_initial:
             setting.leverage = old_leverage
@@ -255,7 +258,9 @@ def process_move_isolated_margin(state: State, tx: MoveIsolatedMargin) -> list[E
             raise InsufficientMargin("the cross bucket would fall below its initial requirement")
     else:
         held = pos.isolated_margin if pos is not None else 0
-        if held < -tx.amount:
+        # With an open position the margin carries the price paid (negative for a long),
+        # so the initial requirement below is the limit; without one, only what is held.
+        if (pos is None or pos.size == 0) and held < -tx.amount:
             raise InsufficientBalance(f"the isolated position holds {held} quote atoms")
         if pos is not None and pos.size != 0:
             if is_stale(state, state.feeds[market.asset]):

@@ -126,18 +126,29 @@ def _leverage(account: Account, market_id: str) -> int:
 
 
 def _position_terms(
-    state: State, account: Account, market_id: str, size: int, funding_index: int
+    state: State,
+    account: Account,
+    market_id: str,
+    size: int,
+    funding_index: int,
+    funding_size: int | None = None,
 ) -> tuple[int, int, int]:
-    """Return (value, im, mm) contributed by one position."""
+    """Return (value, im, mm) contributed by one position of ``size``.
+
+    Pending funding since ``funding_index`` is owed by the size actually held,
+    ``funding_size`` (default ``size``): a trade settles it on the old size
+    before the size changes, so a hypothetical size must not scale it.
+    """
     market = state.markets[market_id]
     mark = market.mark_price
     feed = state.feeds[market.asset]
     notional = -((-abs(size) * mark) // SIZE_ONE)
     imf, mmf = compute_fractions(market, feed.vol_sigma, notional, _leverage(account, market_id))
     value = (size * mark) // SIZE_ONE
-    if size:
+    held = size if funding_size is None else funding_size
+    if held:
         cum = current_cum_funding(market, feed.index_price, state.time)
-        value -= -((-size * (cum - funding_index)) // (SIZE_ONE * ONE))
+        value -= -((-held * (cum - funding_index)) // (SIZE_ONE * ONE))
     return value, -((-notional * imf) // ONE), -((-notional * mmf) // ONE)
 
 
@@ -189,14 +200,14 @@ def cross_risk(
         if mid == market_id:
             size = new_size
             seen = True
-        value, pim, pmm = _position_terms(state, account, mid, size, pos.funding_index)
+        value, pim, pmm = _position_terms(state, account, mid, size, pos.funding_index, pos.size)
         v_init += value
         v_maint += value
         im += pim
         mm += pmm
     if market_id is not None and not seen and new_size:
         market = state.markets[market_id]
-        value, pim, pmm = _position_terms(state, account, market_id, new_size, market.cum_funding)
+        value, pim, pmm = _position_terms(state, account, market_id, new_size, market.cum_funding, 0)
         v_init += value
         v_maint += value
         im += pim
@@ -218,7 +229,8 @@ def isolated_risk(
         size = new_size
     margin = (pos.isolated_margin if pos is not None else 0) + margin_delta
     funding_index = pos.funding_index if pos is not None else state.markets[market_id].cum_funding
-    value, im, mm = _position_terms(state, account, market_id, size, funding_index)
+    held = pos.size if pos is not None else 0
+    value, im, mm = _position_terms(state, account, market_id, size, funding_index, held)
     return Risk(margin + value, margin + value, im, mm)
 
 

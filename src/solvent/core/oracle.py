@@ -210,7 +210,9 @@ def sample_volatility(feed: OracleFeed, price: int, now: int) -> None:
     dt = now - feed.vol_last_time
     if dt < feed.vol_interval_s:
         return
-    r = ln_ratio((price * ONE) // feed.vol_last_price)
+    # A fall to below 1e-18 of the last price floors the ratio at 0; ln(0) is undefined,
+    # so the ratio is held at its smallest unit (r = ln(1e-18), about -41.4).
+    r = ln_ratio(max(1, (price * ONE) // feed.vol_last_price))
     sample = (r * r * SECONDS_PER_HOUR) // (ONE * dt)
     lam = feed.vol_lambda
     feed.vol_variance = (lam * feed.vol_variance + (ONE - lam) * sample) // ONE

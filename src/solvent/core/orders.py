@@ -368,6 +368,8 @@ def process_modify_order(state: State, tx: ModifyOrder) -> list[Event]:
     check_size(market, tx.size)
     check_price(market, tx.price)
     if tx.price == order.price and tx.size <= order.size:
+        if (tx.size * tx.price) // SIZE_ONE < market.min_notional and not order.reduce_only:
+            raise BelowMinSize(f"order notional would be below the minimum {market.min_notional}")
         order.size = tx.size
         return [
             event(
