@@ -184,12 +184,13 @@ def cross_risk(
     the quote balance moved by ``quote_delta`` and ``asset`` moved by ``asset_delta``.
     """
     balances = account.balances
-    if quote_delta or asset is not None:
+    if asset is not None:
         balances = dict(balances)
-        balances[state.quote] = balances.get(state.quote, 0) + quote_delta
-        if asset is not None:
-            balances[asset] = balances.get(asset, 0) + asset_delta
+        balances[asset] = balances.get(asset, 0) + asset_delta
     v_init, v_maint = collateral_values(state, balances)
+    # The quote asset counts at face value, so a quote delta adds linearly.
+    v_init += quote_delta
+    v_maint += quote_delta
     im = 0
     mm = 0
     seen = False

@@ -71,6 +71,16 @@ def fee_up(notional: int, rate: int) -> int:
     return -((-notional * rate) // ONE) if rate >= 0 else -((notional * -rate) // ONE)
 
 
+def _pool_may_fill(pool: Pool, mark: int, is_buy: bool, limit: int) -> bool:
+    """Return whether the pool's best possible quote, at full skew, is within ``limit``.
+
+    ask >= mark*(1 + s - k) and bid <= mark*(1 - s + k) whatever the inventory.
+    """
+    if is_buy:
+        return limit * ONE >= mark * (ONE + pool.half_spread - pool.skew_factor)
+    return limit * ONE <= mark * (ONE - pool.half_spread + pool.skew_factor)
+
+
 def plan_match(
     state: State,
     market: Market,
@@ -86,18 +96,30 @@ def plan_match(
     remaining = size
     levels = market.book.asks if is_buy else market.book.bids
     sign = 1 if is_buy else -1  # taker's size sign
+    pool = None if halted else pool_for_market(state, market)
+    if pool is not None and not _pool_may_fill(pool, market.mark_price, is_buy, limit):
+        pool = None
+    pool_equity_now = pool_equity(state, pool) if pool is not None else 0
+    if pool_equity_now <= 0:
+        pool = None
+    if pool is None:
+        # Fast path for the common resting order: nothing on the other side crosses.
+        if not levels:
+            return plan
+        best_key: int = levels.peekitem(0)[0]
+        if (best_key > limit) if is_buy else (-best_key < limit):
+            return plan
     owner = taker[0]
     lot = market.lot
     # Per maker account: (planned size, planned quote delta) in this market.
     makers: dict[AccountKey, list[int]] = {}
-    pool = None if halted else pool_for_market(state, market)
     pool_x = 0
     pool_limit = 0
     if pool is not None:
         pool_account = state.accounts[pool.account]
         ppos = pool_account.positions.get(market.id)
         pool_x = ppos.size if ppos is not None else 0
-        pool_limit = inventory_limit(pool, pool_equity(state, pool), market.mark_price)
+        pool_limit = inventory_limit(pool, pool_equity_now, market.mark_price)
         if pool_limit == 0:
             pool = None
 

@@ -52,7 +52,10 @@ DEAD_SHARES: Final = 1000
 
 def pool_equity(state: State, pool: Pool) -> int:
     """Return the pool's equity in quote atoms: balance + Σ size*mark - funding owed."""
-    return cross_risk(state, state.accounts[pool.account]).value_init
+    account = state.accounts[pool.account]
+    if not account.positions:
+        return account.balances.get(state.quote, 0)  # no positions: its quote is its equity
+    return cross_risk(state, account).value_init
 
 
 def inventory_limit(pool: Pool, equity: int, mark: int) -> int:
