@@ -99,13 +99,12 @@ def run_solvent(flow: list[Op], accounts: int, profile: bool) -> dict[str, float
     start = time.perf_counter()
     if profiler:
         profiler.enable()
-    for i, tx in enumerate(txs):
-        if isinstance(tx, tuple):
-            order_id = order_ids.pop(tx[2], None)
-            if order_id is None:  # it filled, or its place was refused: a cancel that fails
-                tx = CancelOrder(tx[1], 0, MARKET, -1)
-            else:
-                tx = CancelOrder(tx[1], 0, MARKET, order_id)
+    for i, item in enumerate(txs):
+        tx = item
+        if isinstance(item, tuple):
+            # -1 when the order filled or its place was refused: a cancel that fails.
+            order_id = order_ids.pop(item[2], -1)
+            tx = CancelOrder(item[1], 0, MARKET, order_id)
         try:
             events = apply(state, tx)  # type: ignore[arg-type]
         except ProtocolError:
@@ -190,7 +189,10 @@ def run_bare(flow: list[Op]) -> dict[str, float]:
 
 def run_lightmatchingengine(flow: list[Op]) -> dict[str, float] | None:
     try:
-        from lightmatchingengine.lightmatchingengine import LightMatchingEngine, Side
+        from lightmatchingengine.lightmatchingengine import (  # noqa: PLC0415 - optional extra
+            LightMatchingEngine,
+            Side,
+        )
     except ImportError:
         return None
     engine = LightMatchingEngine()
