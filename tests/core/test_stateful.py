@@ -14,7 +14,8 @@ which checks:
 
 After every step the invariants are checked (``check_invariants``): money is
 conserved per asset to the atom, longs equal shorts and open interest, no
-non-quote balance is negative, books and trigger indexes are consistent.
+non-quote balance is negative, books and trigger indexes are consistent and
+uncrossed, pool shares add up, and funding never pays out more than it took.
 At teardown the whole transaction log is replayed on a fresh state, which
 must refuse the same transactions with the same errors, emit the same events
 and reach the same ``state_hash`` (determinism).

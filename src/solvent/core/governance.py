@@ -58,43 +58,36 @@ def _check_weights(init_weight: int, maint_weight: int) -> None:
         raise InvalidAmount("maint_weight must be at least init_weight")
 
 
-def _new_feed(
-    state: State,
-    asset: str,
-    reporters: tuple[str, ...],
-    quorum: int,
-    staleness_s: int,
-    max_deviation: int,
-    band: int,
-    band_confirmations: int,
-    vol_lambda: int,
-    vol_interval_s: int,
-) -> OracleFeed:
+def _new_feed(state: State, asset: str, tx: ListAsset | ListOracle) -> OracleFeed:
     if asset in state.feeds:
         raise AlreadyExists(f"{asset} already has an oracle feed")
+    _check_reporters(tx.reporters, tx.quorum)
+    _check_positive("staleness_s", tx.staleness_s)
+    _check_ratio("max_deviation", tx.max_deviation)
+    _check_ratio("band", tx.band)
+    _check_positive("band_confirmations", tx.band_confirmations)
+    _check_ratio("vol_lambda", tx.vol_lambda)
+    _check_positive("vol_interval_s", tx.vol_interval_s)
+    return OracleFeed(
+        asset=asset,
+        reporters={r: Reporter() for r in tx.reporters},
+        quorum=tx.quorum,
+        staleness_s=tx.staleness_s,
+        max_deviation=tx.max_deviation,
+        band=tx.band,
+        band_confirmations=tx.band_confirmations,
+        vol_lambda=tx.vol_lambda,
+        vol_interval_s=tx.vol_interval_s,
+    )
+
+
+def _check_reporters(reporters: tuple[str, ...], quorum: int) -> None:
     for reporter in reporters:
         check_address(reporter)
     if len(set(reporters)) != len(reporters):
         raise Malformed("reporters must be distinct")
     if not 1 <= quorum <= len(reporters):
         raise InvalidAmount("quorum must be between 1 and the number of reporters")
-    _check_positive("staleness_s", staleness_s)
-    _check_ratio("max_deviation", max_deviation)
-    _check_ratio("band", band)
-    _check_positive("band_confirmations", band_confirmations)
-    _check_ratio("vol_lambda", vol_lambda)
-    _check_positive("vol_interval_s", vol_interval_s)
-    return OracleFeed(
-        asset=asset,
-        reporters={r: Reporter() for r in reporters},
-        quorum=quorum,
-        staleness_s=staleness_s,
-        max_deviation=max_deviation,
-        band=band,
-        band_confirmations=band_confirmations,
-        vol_lambda=vol_lambda,
-        vol_interval_s=vol_interval_s,
-    )
 
 
 def process_list_asset(state: State, tx: ListAsset) -> list[Event]:
@@ -111,18 +104,7 @@ def process_list_asset(state: State, tx: ListAsset) -> list[Event]:
         if tx.init_weight != ONE or tx.maint_weight != ONE:
             raise InvalidAmount("the quote asset has weight 1")
     else:
-        feed = _new_feed(
-            state,
-            tx.symbol,
-            tx.reporters,
-            tx.quorum,
-            tx.staleness_s,
-            tx.max_deviation,
-            tx.band,
-            tx.band_confirmations,
-            tx.vol_lambda,
-            tx.vol_interval_s,
-        )
+        feed = _new_feed(state, tx.symbol, tx)
     state.assets[tx.symbol] = Asset(
         tx.symbol, tx.decimals, tx.init_weight, tx.maint_weight, tx.deposit_cap, is_quote
     )
@@ -135,18 +117,7 @@ def process_list_oracle(state: State, tx: ListOracle) -> list[Event]:
     _check_governor(state, tx.sender)
     if tx.asset == state.quote:
         raise Malformed("the quote asset has no oracle")
-    state.feeds[tx.asset] = _new_feed(
-        state,
-        tx.asset,
-        tx.reporters,
-        tx.quorum,
-        tx.staleness_s,
-        tx.max_deviation,
-        tx.band,
-        tx.band_confirmations,
-        tx.vol_lambda,
-        tx.vol_interval_s,
-    )
+    state.feeds[tx.asset] = _new_feed(state, tx.asset, tx)
     return [event("OracleListed", asset=tx.asset)]
 
 
@@ -280,12 +251,7 @@ def process_set_reporters(state: State, tx: SetReporters) -> list[Event]:
     feed = state.feeds.get(tx.asset)
     if feed is None:
         raise UnknownAsset(f"no oracle feed for {tx.asset}")
-    for reporter in tx.reporters:
-        check_address(reporter)
-    if len(set(tx.reporters)) != len(tx.reporters):
-        raise Malformed("reporters must be distinct")
-    if not 1 <= tx.quorum <= len(tx.reporters):
-        raise InvalidAmount("quorum must be between 1 and the number of reporters")
+    _check_reporters(tx.reporters, tx.quorum)
     feed.reporters = {r: feed.reporters.get(r, Reporter()) for r in tx.reporters}
     feed.quorum = tx.quorum
     return [event("ReportersSet", asset=tx.asset, count=len(tx.reporters), quorum=tx.quorum)]

@@ -66,6 +66,18 @@ class Plan:
     stp_taker: bool = False  # the taker was stopped by self-trade prevention
 
 
+def order_cancelled(market_id: str, order_id: int, account: AccountKey, remaining: int, reason: str) -> Event:
+    """Return the event of an order leaving the book (or a taker's rest) unfilled."""
+    return event(
+        "OrderCancelled",
+        market=market_id,
+        order_id=order_id,
+        account=format_account(account),
+        remaining=remaining,
+        reason=reason,
+    )
+
+
 def fee_up(notional: int, rate: int) -> int:
     """Return a fee rounded against its payer: up when paid, down when a rebate."""
     return -((-notional * rate) // ONE) if rate >= 0 else -((notional * -rate) // ONE)
@@ -279,16 +291,7 @@ def apply_plan(
     for order, reason in plan.cancels:
         if order.id in book.orders:
             remove_order(book, order)
-            events.append(
-                event(
-                    "OrderCancelled",
-                    market=market.id,
-                    order_id=order.id,
-                    account=format_account(order.account),
-                    remaining=order.size,
-                    reason=reason,
-                )
-            )
+            events.append(order_cancelled(market.id, order.id, order.account, order.size, reason))
             if reason == "self_trade":
                 events.append(
                     event(

@@ -144,12 +144,16 @@ def aggregate(state: State, feed: OracleFeed, events: list[Event], arriving: str
     if old and abs(index - old) * ONE > feed.band * old:
         return _hold_jump(state, feed, index, events)
     if feed.band_tripped:
-        feed.band_tripped = False
-        feed.pending_price = 0
-        feed.pending_count = 0
+        _clear_hold(feed)
         events.append(event("IndexJumpCleared", asset=feed.asset, index=index))
     take_index(state, feed, index, events)
     return True
+
+
+def _clear_hold(feed: OracleFeed) -> None:
+    feed.band_tripped = False
+    feed.pending_price = 0
+    feed.pending_count = 0
 
 
 def _hold_jump(state: State, feed: OracleFeed, index: int, events: list[Event]) -> bool:
@@ -166,9 +170,7 @@ def _hold_jump(state: State, feed: OracleFeed, index: int, events: list[Event]) 
     if not feed.band_tripped:
         feed.band_tripped = True
     if feed.pending_count >= feed.band_confirmations:
-        feed.band_tripped = False
-        feed.pending_price = 0
-        feed.pending_count = 0
+        _clear_hold(feed)
         events.append(event("IndexJumpConfirmed", asset=feed.asset, index=index))
         take_index(state, feed, index, events)
         return True

@@ -61,7 +61,7 @@ from solvent.core.errors import (
 from solvent.core.events import Event, event
 from solvent.core.fixed import ONE
 from solvent.core.margin import bucket_risk, increases_risk
-from solvent.core.matching import apply_plan, fee_up, plan_match
+from solvent.core.matching import apply_plan, fee_up, order_cancelled, plan_match
 from solvent.core.oracle import is_stale
 from solvent.core.state import Account, Market, Order, State, TimeInForce, Trigger, TriggerKind
 from solvent.core.tx import (
@@ -276,16 +276,7 @@ def execute_order(
         reason = "price_band"
     else:
         reason = "unfilled"
-    events.append(
-        event(
-            "OrderCancelled",
-            market=market.id,
-            order_id=order_id,
-            account=format_account(key),
-            remaining=remaining,
-            reason=reason,
-        )
-    )
+    events.append(order_cancelled(market.id, order_id, key, remaining, reason))
     return order_id
 
 
@@ -324,14 +315,7 @@ def _find_order(market: Market, key: AccountKey, order_id: int | None, client_id
 
 
 def _cancelled(order: Order, reason: str) -> Event:
-    return event(
-        "OrderCancelled",
-        market=order.market,
-        order_id=order.id,
-        account=format_account(order.account),
-        remaining=order.size,
-        reason=reason,
-    )
+    return order_cancelled(order.market, order.id, order.account, order.size, reason)
 
 
 def process_cancel_order(state: State, tx: CancelOrder) -> list[Event]:
