@@ -104,7 +104,6 @@ def plan_match(
     exclude_order: int | None = None,
 ) -> Plan:
     """Plan matching ``size`` atoms at prices no worse than ``limit``; mutate nothing."""
-    plan = Plan()
     remaining = size
     levels = market.book.asks if is_buy else market.book.bids
     sign = 1 if is_buy else -1  # taker's size sign
@@ -117,10 +116,11 @@ def plan_match(
     if pool is None:
         # Fast path for the common resting order: nothing on the other side crosses.
         if not levels:
-            return plan
+            return Plan()
         best_key: int = levels.peekitem(0)[0]
         if (best_key > limit) if is_buy else (-best_key < limit):
-            return plan
+            return Plan()
+    plan = Plan()
     owner = taker[0]
     lot = market.lot
     # Per maker account: (planned size, planned quote delta) in this market.

@@ -244,7 +244,7 @@ def execute_order(
         state.next_order_id += 1
     filled = 0
     stp = False
-    if plan is not None:
+    if plan is not None and (plan.fills or plan.cancels):
         apply_plan(state, market, key, order_id, is_buy, plan, events)
         filled = plan.filled
         stp = plan.stp_taker
