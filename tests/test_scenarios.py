@@ -5,8 +5,13 @@ from pathlib import Path
 
 import pytest
 
+from solvent import scenario
 from solvent.cli import main
+from solvent.core.errors import InsufficientMargin
+from solvent.core.events import Event
 from solvent.core.hashing import state_hash
+from solvent.core.state import State
+from solvent.core.tx import Tx, Withdraw
 from solvent.scenario import check_conservation, run_lines, run_scenario
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.jsonl"))
@@ -92,3 +97,166 @@ def test_cli_replay_exit_codes_and_json(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["replay", str(bad)]) == 1
     assert "line 4" in capsys.readouterr().err
     assert main(["replay", str(tmp_path / "missing.jsonl")]) == 2
+
+
+# --- Advance, event fields, insurance, conservation, longs = shorts, refusal check ---------
+
+ALT_OUTLIER = """{"genesis": "fixture_f"}
+{"tx": "Prices", "asset": "ALT", "prices": ["1.00", "1.00", "1.01", "0.99", "100.0"]}
+"""
+
+
+def _run(text: str, **kwargs: bool) -> str | None:
+    replay = run_lines(text, **kwargs)
+    return None if replay.failure is None else str(replay.failure)
+
+
+def test_advance_keeps_fresh_reporters_reporting_and_stale_ones_silent() -> None:
+    text = (
+        ALT_OUTLIER
+        + '{"tx": "SetTime", "advance": 50}\n'
+        + '{"tx": "PriceReport", "reporter": "alt-reporter-1", "asset": "ALT", "price": "1.00"}\n'
+        + '{"tx": "PriceReport", "reporter": "alt-reporter-2", "asset": "ALT", "price": "1.00"}\n'
+        + '{"tx": "PriceReport", "reporter": "alt-reporter-3", "asset": "ALT", "price": "1.01"}\n'
+        + '{"tx": "Advance", "seconds": 100, "every": 30}\n'
+    )
+    replay = run_lines(text)
+    assert replay.failure is None, str(replay.failure)
+    state = replay.state
+    assert state.time == 1_700_000_150
+    feed = state.feeds["ALT"]
+    stamps = [r.timestamp for r in feed.reporters.values()]
+    # 1-3 re-reported at every step (+80, +110, +140, +150 s); 4 and 5, last heard at +0 s,
+    # were already stale at the first step and stay silent.
+    assert stamps == [1_700_000_150] * 3 + [1_700_000_000] * 2
+    assert [r.price for r in feed.reporters.values()][:3] == [10**6, 10**6, 1_010_000]
+    assert feed.index_time == 1_700_000_150
+    advance = replay.steps[-1]
+    reports = [e for e in advance.events if e.kind == "ReportDiscarded"]
+    assert reports == []  # the outlier, reporter 5, never re-reported
+
+
+def test_advance_steps_and_reports_of_a_fully_fresh_feed() -> None:
+    text = (
+        '{"genesis": "fixture_f"}\n{"tx": "Prices", "asset": "ALT", "price": "1"}\n'
+        + '{"tx": "Advance", "seconds": 65, "every": 30}\n'
+        + '{"expect": {"index": {"asset": "ALT", "is": "1"}}}\n'
+        + '{"tx": "PlaceOrder", "account": "nobody", "market": "ALT-PERP", "side": "buy", "size": "10", '
+        + '"price": "1"}\n{"expect": {"error": "UnknownAccount"}}\n'
+    )
+    replay = run_lines(text)
+    assert replay.failure is None, str(replay.failure)
+    assert replay.state.time == 1_700_000_065  # steps of 30, 30 and 5 s
+    assert all(r.timestamp == 1_700_000_065 for r in replay.state.feeds["ALT"].reporters.values())
+
+
+def test_advance_without_reports_lets_the_oracle_go_stale() -> None:
+    text = (
+        '{"genesis": "fixture_f"}\n{"tx": "Prices", "asset": "BTC", "price": "100000"}\n'
+        + '{"tx": "Deposit", "account": "trader", "asset": "USDC", "amount": "100000"}\n'
+        + '{"tx": "Advance", "seconds": 61, "report": false}\n'
+        + '{"tx": "PlaceOrder", "account": "trader", "market": "BTC-PERP", "side": "buy", "size": "0.1", '
+        + '"tif": "IOC"}\n{"expect": {"error": "OracleStale"}}\n'
+    )
+    assert _run(text) is None
+    assert _run(text.replace('"report": false', '"report": true')) is not None  # fresh: no error
+    bad = _run('{"genesis": "fixture_f"}\n{"tx": "Advance", "seconds": 60, "every": 0}\n')
+    assert bad is not None and "every must be at least 1 second" in bad
+
+
+def test_event_expectation_matches_fields_in_human_units_and_names() -> None:
+    good = [
+        {"kind": "ReportDiscarded", "reporter": "alt-reporter-5"},
+        {"kind": "ReportDiscarded", "price": "100", "median": "1.0000", "asset": "ALT"},
+        {"kind": "ReportDiscarded", "price": 100_000_000},  # the raw value in atoms
+        [{"kind": "IndexUpdated", "index": "1"}, {"kind": "QuorumNotMet", "fresh": 2}],
+    ]
+    for spec in good:
+        assert _run(ALT_OUTLIER + json.dumps({"expect": {"event": spec}}) + "\n") is None, spec
+    failure = _run(
+        ALT_OUTLIER + '{"expect": {"event": {"kind": "ReportDiscarded", "reporter": "alt-reporter-4"}}}\n'
+    )
+    assert failure is not None and "line 3" in failure and "reporter=alt-reporter-5" in failure
+    assert _run(ALT_OUTLIER + '{"expect": {"event": {"kind": "Fill"}}}\n') is not None
+
+
+def test_no_event_expectation() -> None:
+    assert (
+        _run(
+            ALT_OUTLIER
+            + '{"expect": {"no_event": {"kind": "ReportDiscarded", "reporter": "alt-reporter-1"}}}\n'
+        )
+        is None
+    )
+    failure = _run(
+        ALT_OUTLIER + '{"expect": {"no_event": [{"kind": "Fill"}, {"kind": "ReportDiscarded"}]}}\n'
+    )
+    assert failure is not None and "emitted" in failure
+
+
+def test_insurance_expectation() -> None:
+    def fund(state: State) -> None:
+        state.insurance["MAJ"] = 1_000_000 * 10**6
+
+    for spec, ok in (
+        ({"domain": "MAJ", "is": "1000000"}, True),
+        ({"domain": "MAJ", "at_least": "999999.999999"}, True),
+        ({"domain": "ALT", "is": "0"}, True),
+        ({"domain": "MAJ", "is": "999999"}, False),
+    ):
+        replay = run_lines(BASE + json.dumps({"expect": {"insurance": spec}}) + "\n", setup=fund)
+        assert (replay.failure is None) is ok, (spec, replay.failure)
+
+
+def test_conserved_and_longs_equal_shorts_expectations() -> None:
+    trade = (
+        BASE
+        + '{"tx": "Deposit", "account": "maker", "asset": "USDC", "amount": "100000"}\n'
+        + '{"tx": "PlaceOrder", "account": "maker", "market": "BTC-PERP", "side": "sell", "size": "0.05", '
+        + '"price": "100000"}\n'
+        + '{"tx": "PlaceOrder", "account": "trader", "market": "BTC-PERP", "side": "buy", "size": "0.05", '
+        + '"tif": "IOC"}\n'
+    )
+    check = '{"expect": {"conserved": true, "longs_equal_shorts": true}}\n'
+    assert _run(trade + check) is None
+
+    def leak(state: State) -> None:
+        state.fee_balance += 1  # money from nowhere
+
+    failure = str(run_lines(trade + check, setup=leak).failure)
+    assert "money is not conserved" in failure and "USDC -0.000001" in failure
+
+    def skew(state: State) -> None:
+        state.markets["BTC-PERP"].open_interest += 1
+
+    failure = str(run_lines(trade + check, setup=skew).failure)
+    assert "longs differ from shorts" in failure and "BTC-PERP" in failure
+
+
+def test_check_refusals_catches_a_refusal_that_changed_the_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = BASE + '{"tx": "Withdraw", "account": "trader", "asset": "USDC", "amount": "5000"}\n'
+    text += '{"expect": {"error": "InsufficientMargin"}}\n'
+    assert _run(text, check_refusals=True) is None
+
+    real_apply = scenario.apply
+
+    def leaky_apply(state: State, tx: Tx) -> list[Event]:
+        if isinstance(tx, Withdraw):
+            state.fee_balance += 1  # a buggy handler that mutates before refusing
+            raise InsufficientMargin("refused after a change")
+        return real_apply(state, tx)
+
+    monkeypatch.setattr(scenario, "apply", leaky_apply)
+    assert _run(text) is None  # without the check the damage goes unnoticed
+    failure = _run(text, check_refusals=True)
+    assert failure is not None and "line 4" in failure and "refused transaction changed the state" in failure
+
+
+@pytest.mark.parametrize(("every", "reported"), [(60, True), (61, False)])
+def test_advance_freshness_is_judged_at_the_new_time(every: int, reported: bool) -> None:
+    text = '{"genesis": "fixture_f"}\n{"tx": "Prices", "asset": "ALT", "price": "1"}\n'
+    text += json.dumps({"tx": "Advance", "seconds": 2 * every, "every": every}) + "\n"
+    replay = run_lines(text)
+    assert replay.failure is None, str(replay.failure)
+    last = {r.timestamp for r in replay.state.feeds["ALT"].reporters.values()}
+    assert last == ({1_700_000_000 + 2 * every} if reported else {1_700_000_000})

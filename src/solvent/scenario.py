@@ -10,6 +10,8 @@ A scenario is JSON Lines (see ``docs/scenarios.md``). Each line is one of
   ("1.5" BTC, "100000" USDC, "10%" or "0.1" for ratios), names for addresses;
 - ``{"tx": "Prices", "asset": "BTC", "price": "100000"}``: every reporter of the
   asset reports (``"prices": [...]`` gives one per reporter, ``null`` = silent);
+- ``{"tx": "Advance", "seconds": 3600, "every": 30}``: the clock moves in steps
+  and every reporter still fresh re-reports its last price after each step;
 - ``{"expect": {...}}``: assertions on the state, or on the previous
   transaction (``"error"``, ``"events"``);
 - ``{"comment": "..."}``: narration, printed as it is.
@@ -18,11 +20,14 @@ Lines starting with ``#`` and blank lines are skipped. ``run_scenario``
 returns a ``Replay``; the CLI prints it. A transaction that fails without an
 ``{"expect": {"error": ...}}`` line right after it, or an expectation that
 does not hold, stops the replay with a ``ScenarioFailure`` naming the line.
+With ``check_refusals=True`` the replay also checks, for every transaction
+it applies, that a refusal left ``state_hash`` unchanged (promise P3).
 """
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -292,6 +297,11 @@ def _expect_orders(state: State, spec: dict[str, Any]) -> None:
         raise AssertionError(f"{spec['account']} has {count} open orders, expected {spec['count']}")
 
 
+def _expect_insurance(state: State, spec: dict[str, Any]) -> None:
+    domain = str(spec["domain"])
+    _compare(state.insurance.get(domain, 0), spec, QUOTE_DECIMALS, f"insurance fund {domain}")
+
+
 _STATE_EXPECTATIONS: dict[str, Callable[[State, dict[str, Any]], None]] = {
     "balance": _expect_balance,
     "position": _expect_position,
@@ -304,7 +314,123 @@ _STATE_EXPECTATIONS: dict[str, Callable[[State, dict[str, Any]], None]] = {
     "pool": _expect_pool,
     "fee_balance": _expect_fee_balance,
     "orders": _expect_orders,
+    "insurance": _expect_insurance,
 }
+
+
+def _as_text(value: object) -> str:
+    """Return a value as the text it is compared by: JSON spelling for booleans and null."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    return str(value)
+
+
+def _same_value(expected: object, human: object, raw: object) -> bool:
+    """Return whether an expected event field equals the humanised or the raw value.
+
+    Compared as text; two decimal numbers also match when they are numerically equal
+    (``"1.0000"`` matches ``"1"``).
+    """
+    want = _as_text(expected)
+    candidates = (_as_text(human), _as_text(raw))
+    if want in candidates:
+        return True
+    if isinstance(expected, bool) or not isinstance(expected, int | str):
+        return False
+    try:
+        number = Decimal(want)
+    except InvalidOperation:
+        return False
+    for text in candidates:
+        try:
+            if number.is_finite() and Decimal(text) == number:
+                return True
+        except InvalidOperation:
+            continue
+    return False
+
+
+def event_matches(state: State, ev: Event, spec: dict[str, Any]) -> bool:
+    """Return whether an event has the spec's ``kind`` and every other field the spec gives."""
+    if "kind" not in spec:
+        raise ValueError('an event expectation needs "kind"')
+    if ev.kind != spec["kind"]:
+        return False
+    human = humanise_event(state, ev)
+    for key, expected in spec.items():
+        if key == "kind":
+            continue
+        if key not in ev.data or not _same_value(expected, human[key], ev.data[key]):
+            return False
+    return True
+
+
+def _describe_events(state: State, events: list[Event]) -> str:
+    return "; ".join(
+        " ".join(f"{k}={_as_text(v)}" for k, v in humanise_event(state, e).items()) for e in events
+    )
+
+
+def _expect_event(state: State, key: str, value: Any, previous: Step | None) -> None:
+    events = previous.events if previous is not None else []
+    for spec in value if isinstance(value, list) else [value]:
+        if not isinstance(spec, dict):
+            raise ValueError(f"{key}: give an object with a kind and fields, or a list of them")
+        found = [e for e in events if event_matches(state, e, spec)]
+        if key == "event" and not found:
+            raise AssertionError(
+                f"no event of the previous transaction matches {json.dumps(spec)}; "
+                f"it emitted: {_describe_events(state, events) or 'nothing'}"
+            )
+        if key == "no_event" and found:
+            raise AssertionError(
+                f"the previous transaction emitted {_describe_events(state, found)}, "
+                f"which matches {json.dumps(spec)}"
+            )
+
+
+def open_interest_gaps(state: State) -> dict[str, tuple[int, int, int]]:
+    """Return, per market where they differ, (Σ long sizes, Σ |short sizes|, open interest)."""
+    longs = dict.fromkeys(state.markets, 0)
+    shorts = dict.fromkeys(state.markets, 0)
+    for account in state.accounts.values():
+        for market_id, pos in account.positions.items():
+            if pos.size > 0:
+                longs[market_id] += pos.size
+            else:
+                shorts[market_id] -= pos.size
+    out = {}
+    for market_id, market in state.markets.items():
+        triple = (longs[market_id], shorts[market_id], market.open_interest)
+        if not triple[0] == triple[1] == triple[2]:
+            out[market_id] = triple
+    return out
+
+
+def _expect_conserved(state: State, wanted: Any) -> None:
+    if not isinstance(wanted, bool):
+        raise ValueError("conserved: write true or false")
+    gaps = {s: g for s, g in check_conservation(state).items() if g != 0}
+    if wanted and gaps:
+        shown = ", ".join(f"{s} {from_atoms(g, _asset_decimals(state, s))}" for s, g in sorted(gaps.items()))
+        raise AssertionError(f"money is not conserved: (deposits - withdrawals) - holdings = {shown}")
+    if not wanted and not gaps:
+        raise AssertionError("money is conserved, expected a gap")
+
+
+def _expect_longs_equal_shorts(state: State, wanted: Any) -> None:
+    if not isinstance(wanted, bool):
+        raise ValueError("longs_equal_shorts: write true or false")
+    gaps = open_interest_gaps(state)
+    if wanted and gaps:
+        shown = ", ".join(
+            f"{m}: longs {from_atoms(a, SIZE_DECIMALS)}, shorts {from_atoms(b, SIZE_DECIMALS)}, "
+            f"open interest {from_atoms(c, SIZE_DECIMALS)}"
+            for m, (a, b, c) in sorted(gaps.items())
+        )
+        raise AssertionError(f"longs differ from shorts: {shown}")
+    if not wanted and not gaps:
+        raise AssertionError("longs equal shorts in every market, expected a difference")
 
 
 def check_expectation(state: State, spec: dict[str, Any], previous: Step | None) -> None:
@@ -322,12 +448,19 @@ def check_expectation(state: State, spec: dict[str, Any], previous: Step | None)
                     raise AssertionError(f"previous transaction emitted {kinds}, not {wanted}")
                 if key == "no_events" and wanted in kinds:
                     raise AssertionError(f"previous transaction emitted {wanted}")
+        elif key in ("event", "no_event"):
+            _expect_event(state, key, value, previous)
+        elif key == "conserved":
+            _expect_conserved(state, value)
+        elif key == "longs_equal_shorts":
+            _expect_longs_equal_shorts(state, value)
         elif key in _STATE_EXPECTATIONS:
             for item in value if isinstance(value, list) else [value]:
                 _STATE_EXPECTATIONS[key](state, item)
         else:
             raise ValueError(
-                f"unknown expectation {key!r}; one of error, events, {', '.join(_STATE_EXPECTATIONS)}"
+                f"unknown expectation {key!r}; one of error, events, no_events, event, no_event, "
+                f"conserved, longs_equal_shorts, {', '.join(_STATE_EXPECTATIONS)}"
             )
 
 
@@ -383,9 +516,17 @@ def parse_lines(text: str) -> list[tuple[int, dict[str, Any]]]:
     return out
 
 
-def run_scenario(path: str | Path, on_step: Callable[[Step], None] | None = None) -> Replay:
-    """Replay a scenario file; stop at the first failure (recorded in ``Replay.failure``)."""
-    return run_lines(Path(path).read_text(), str(path), on_step)
+def run_scenario(
+    path: str | Path,
+    on_step: Callable[[Step], None] | None = None,
+    *,
+    check_refusals: bool = False,
+) -> Replay:
+    """Replay a scenario file; stop at the first failure (recorded in ``Replay.failure``).
+
+    With ``check_refusals`` every refused transaction must leave ``state_hash`` unchanged.
+    """
+    return run_lines(Path(path).read_text(), str(path), on_step, check_refusals=check_refusals)
 
 
 def run_lines(
@@ -393,8 +534,14 @@ def run_lines(
     name: str = "<scenario>",
     on_step: Callable[[Step], None] | None = None,
     setup: Callable[[State], None] | None = None,
+    *,
+    check_refusals: bool = False,
 ) -> Replay:
-    """Replay scenario text; ``setup`` may adjust the genesis state before the first line runs."""
+    """Replay scenario text; ``setup`` may adjust the genesis state before the first line runs.
+
+    With ``check_refusals`` the state hash is taken before every transaction the replay
+    applies, and a refused one that changed it fails the replay on its line.
+    """
     lines = parse_lines(text)
     state: State | None = None
     steps: list[Step] = []
@@ -431,7 +578,7 @@ def run_lines(
             elif "tx" in obj:
                 if pending_error is not None:
                     raise _unexpected(pending_error)
-                step = _run_tx(state, number, obj)
+                step = _run_tx(state, number, obj, check_refusals)
                 previous = step
                 if step.error is not None:
                     following = lines[index + 1][1] if index + 1 < len(lines) else {}
@@ -460,22 +607,81 @@ def _unexpected(step: Step) -> ScenarioFailure:
     return ScenarioFailure(step.line, f"{step.text} failed unexpectedly with {name}: {message}")
 
 
-def _run_tx(state: State, number: int, obj: dict[str, Any]) -> Step:
+def _advance_txs(state: State, obj: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Yield the transactions of an ``Advance`` line, each computed on the state as it is then.
+
+    The clock moves ``seconds`` in steps of ``every`` (the last may be shorter). After each
+    step, unless ``"report": false``, every reporter of every feed (feeds by asset name,
+    reporters in their registered order) whose last report is still fresh at the new time
+    re-reports its last price stamped with the new time.
+    """
+    seconds = obj.get("seconds")
+    every = obj.get("every", 30)
+    report = obj.get("report", True)
+    for label, value in (("seconds", seconds), ("every", every)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"Advance: {label} must be a whole number of seconds, not {value!r}")
+    assert isinstance(seconds, int) and isinstance(every, int)
+    if every == 0:
+        raise ValueError("Advance: every must be at least 1 second")
+    if not isinstance(report, bool):
+        raise ValueError("Advance: report must be true or false")
+    extra = sorted(set(obj) - {"tx", "seconds", "every", "report"})
+    if extra:
+        raise ValueError(f"Advance has no field {extra[0]!r}")
+    end = state.time + seconds
+    while state.time < end:
+        yield {"tx": "SetTime", "time": min(state.time + every, end)}
+        if not report:
+            continue
+        now = state.time
+        for asset in sorted(state.feeds):
+            feed = state.feeds[asset]
+            fresh = [
+                (address, r.price)
+                for address, r in feed.reporters.items()
+                if r.timestamp > 0 and now - r.timestamp <= feed.staleness_s
+            ]
+            for address, price in fresh:
+                yield {
+                    "tx": "PriceReport",
+                    "reporter": address,
+                    "asset": asset,
+                    "price": price,
+                    "timestamp": now,
+                }
+
+
+def _run_tx(state: State, number: int, obj: dict[str, Any], check_refusals: bool = False) -> Step:
+    wires: Iterator[dict[str, Any]]
     try:
         if obj["tx"] == "Prices":
-            wires = _prices_txs(state, obj)
+            wires = iter(_prices_txs(state, obj))
+        elif obj["tx"] == "Advance":
+            wires = _advance_txs(state, obj)
         elif obj["tx"] == "SetTime" and "advance" in obj:
-            wires = [{"tx": "SetTime", "time": state.time + int(obj["advance"])}]
+            wires = iter([{"tx": "SetTime", "time": state.time + int(obj["advance"])}])
         else:
-            wires = [convert_tx(state, obj)]
+            wires = iter([convert_tx(state, obj)])
     except (ValueError, KeyError, TypeError) as error:
         raise ScenarioFailure(number, f"cannot read transaction: {error}") from None
     step = Step(number, "tx", str(obj["tx"]), tx=obj)
-    for wire in wires:
+    while True:
+        try:
+            wire = next(wires)
+        except StopIteration:
+            break
+        except (ValueError, KeyError, TypeError) as error:
+            raise ScenarioFailure(number, f"cannot read transaction: {error}") from None
+        before = state_hash(state) if check_refusals else None
         try:
             tx = decode_tx(wire)
             step.events.extend(apply(state, tx))
         except ProtocolError as error:
+            if before is not None and state_hash(state) != before:
+                raise ScenarioFailure(
+                    number, f"refused transaction changed the state: {wire['tx']} {error.name}"
+                ) from None
             step.error = error
             break
     return step
