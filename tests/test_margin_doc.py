@@ -39,6 +39,7 @@ def computed_numbers() -> dict[str, int]:
     assert replay.failure is None, replay.failure
     state = replay.state
     state.feeds["BTC"].vol_sigma = pct("5")  # as if the EWMA had reached 5% per hour
+    state.markets["BTC-PERP"].mm_sigma = pct("5")  # ... and maintenance had caught up with it
     account = state.accounts[(address_of("trader"), 0)]
     market = state.markets["BTC-PERP"]
     notional = position_notional(account.positions["BTC-PERP"].size, market.mark_price)

@@ -46,9 +46,16 @@ from solvent.defaults import GENESIS, GENESIS_TIME, GOVERNOR, address_of, name_o
 SIZE_DECIMALS = 8
 RATIO_DECIMALS = 18
 
-_SIZE_FIELDS = {"size", "lot"}
+_SIZE_FIELDS = {"size", "lot", "oi_cap"}
 _PRICE_FIELDS = {"price", "worst_price", "trigger_price", "limit_price", "tick"}
-_QUOTE_FIELDS = {"min_notional", "impact_notional", "size_step", "shares"}
+_QUOTE_FIELDS = {
+    "min_notional",
+    "impact_notional",
+    "size_step",
+    "shares",
+    "liq_cap_notional",
+    "oi_cap_notional",
+}
 _RATIO_FIELDS = {
     "init_weight",
     "maint_weight",
@@ -72,8 +79,18 @@ _RATIO_FIELDS = {
     "skew_factor",
     "max_skew",
     "lp_fee_share",
+    "keeper_fee",
+    "insurance_fee",
+    "close_buffer",
+    "liq_band",
+    "collateral_discount",
+    "divergence_limit",
+    "vol_halt",
+    "move_limit",
+    "backstop_max_skew",
+    "mmf_vol_step",
 }
-_ADDRESS_FIELDS = {"owner", "reporter", "sender"}
+_ADDRESS_FIELDS = {"owner", "reporter", "sender", "keeper"}
 
 
 class ScenarioFailure(Exception):
@@ -151,9 +168,9 @@ def convert_tx(state: State, obj: dict[str, Any]) -> dict[str, Any]:
         elif value is None or key == "tx":
             out[key] = value
         elif key in _ADDRESS_FIELDS:
-            out[key] = address_of(str(value))
-        elif key == "reporters":
-            out[key] = [address_of(str(v)) for v in value]
+            out[key] = address_of(value) if isinstance(value, str) else value  # else: Malformed
+        elif key == "reporters" and isinstance(value, list):
+            out[key] = [address_of(v) if isinstance(v, str) else v for v in value]
         elif key in _SIZE_FIELDS:
             out[key] = human_to_atoms(value, SIZE_DECIMALS, key)
         elif key in _PRICE_FIELDS or key in _QUOTE_FIELDS:
@@ -171,6 +188,8 @@ def convert_tx(state: State, obj: dict[str, Any]) -> dict[str, Any]:
         out["sender"] = GOVERNOR
     if "subaccount" in names and "subaccount" not in out:
         out["subaccount"] = 0
+    if "keeper_subaccount" in names and "keeper_subaccount" not in out:
+        out["keeper_subaccount"] = 0
     if cls is PriceReport and "timestamp" not in out:
         out["timestamp"] = state.time
     return out
@@ -699,13 +718,25 @@ def humanise_event(state: State, ev: Event) -> dict[str, EventValue]:
             out[key] = name_of(value)
         elif isinstance(value, bool) or not isinstance(value, int):
             out[key] = value
-        elif key in ("size", "remaining"):
+        elif key in ("size", "remaining", "filled", "deleveraged"):
             out[key] = from_atoms(value, SIZE_DECIMALS)
         elif key in ("price", "index", "previous", "median", "proposed", "mark", "trigger_price"):
             out[key] = from_atoms(value, QUOTE_DECIMALS)
         elif key == "amount" and isinstance(asset, str) and asset in state.assets:
             out[key] = from_atoms(value, state.assets[asset].decimals)
-        elif key in ("notional", "taker_fee", "maker_fee", "amount", "shares"):
+        elif key in (
+            "notional",
+            "taker_fee",
+            "maker_fee",
+            "amount",
+            "shares",
+            "penalty",
+            "keeper_reward",
+            "insurance_fee",
+            "deficit",
+            "balance",
+            "proceeds",
+        ):
             out[key] = from_atoms(value, QUOTE_DECIMALS)
         elif key == "rate":
             out[key] = from_atoms(value * 100, RATIO_DECIMALS) + "%/h"

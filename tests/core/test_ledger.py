@@ -80,15 +80,15 @@ def test_deposit_creates_the_account_and_credits_it():
     ]
     assert state.accounts[key("liquidator", 3)].balances == {USDC: 250_500_000}
     # 1,000,000 + 1,000,000 + 100,000 + 100,000 + 1,000,000 funded by ready_state, + 250.5
-    assert state.assets[USDC].total_deposits == 3_200_250_500_000
-    assert state.deposited[USDC] == 3_200_250_500_000
+    assert state.assets[USDC].total_deposits == 4_220_250_500_000
+    assert state.deposited[USDC] == 4_220_250_500_000
 
 
 def test_deposit_cap_refuses_the_atom_over_it():
     state = ready_state()
     cap = state.assets[USDC].deposit_cap
     assert cap == 10**21  # 10**15 USDC
-    room = cap - 3_200_000_000_000  # ready_state funded 3,200,000 USDC
+    room = cap - 4_220_000_000_000  # ready_state funded 3,200,000 USDC, the treasury 1,020,000
     refused(state, Deposit(addr("lp"), 0, USDC, room + 1), DepositCapExceeded)
     apply(state, Deposit(addr("lp"), 0, USDC, room))
     refused(state, Deposit(addr("lp"), 0, USDC, 1), DepositCapExceeded)

@@ -1030,12 +1030,13 @@ def test_confirmed_jumps_to_extreme_prices_are_applied() -> None:
     """A confirmed jump to 2**120 and then to 1 atom: volatility sampling must not fail on ln(0)."""
     state = base_state()
     for price in (2**120, 2**120, 2**120, 1, 1, 1):
-        assert kinds(apply_checked(state, SetTime(state.time + 61))) == []
+        # 61 s without reports: the feed goes stale and its markets freeze.
+        assert set(kinds(apply_checked(state, SetTime(state.time + 61)))) <= {"BreakerTripped"}
         emitted = []
         for reporter in reporters("BTC"):
             emitted += kinds(apply_checked(state, PriceReport(reporter, "BTC", price, state.time)))
         check_invariants(state)
-    assert emitted[-2:] == ["IndexJumpConfirmed", "IndexUpdated"]
+    assert [k for k in emitted if not k.startswith("Breaker")][-2:] == ["IndexJumpConfirmed", "IndexUpdated"]
     feed = state.feeds["BTC"]
     assert feed.index_price == 1
     assert feed.vol_last_price == 1

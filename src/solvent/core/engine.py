@@ -20,10 +20,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from solvent.core import governance, ledger, orders, pool
+from solvent.core import governance, ledger, liquidation, orders, pool
+from solvent.core.breakers import (
+    sync_divergence,
+    sync_feed_breakers,
+    sync_stale_breakers,
+    update_move_anchor,
+)
 from solvent.core.errors import AmountTooLarge, Malformed, TimeWentBackwards
 from solvent.core.events import Event
-from solvent.core.funding import accrue, update_mark
+from solvent.core.funding import accrue, follow_volatility, update_mark
 from solvent.core.margin import Risk, bucket_risk, cross_risk, estimate_liquidation_price
 from solvent.core.oracle import record_report, validate_report
 from solvent.core.state import Account, State
@@ -34,7 +40,11 @@ from solvent.core.tx import (
     CancelTrigger,
     CreatePool,
     Deposit,
+    FundInsurance,
+    Liquidate,
+    LiquidateCollateral,
     ListAsset,
+    ListDomain,
     ListMarket,
     ListOracle,
     ModifyOrder,
@@ -46,8 +56,10 @@ from solvent.core.tx import (
     PoolWithdraw,
     PriceReport,
     SetAssetWeights,
+    SetDomain,
     SetLeverage,
     SetMarginMode,
+    SetMarketLimits,
     SetReporters,
     SetTime,
     SettleFunding,
@@ -70,7 +82,9 @@ def process_set_time(state: State, tx: SetTime) -> list[Event]:
     if tx.time > MAX_AMOUNT:
         raise AmountTooLarge("time out of range")
     state.time = tx.time
-    return []
+    events: list[Event] = []
+    sync_stale_breakers(state, events)
+    return events
 
 
 def process_price_report(state: State, tx: PriceReport) -> list[Event]:
@@ -83,9 +97,16 @@ def process_price_report(state: State, tx: PriceReport) -> list[Event]:
         for market in markets:
             accrue(market, old_index, state.time)
     events: list[Event] = []
-    if record_report(state, feed, tx, events):
+    taken = record_report(state, feed, tx, events)
+    if taken and markets:
+        window = min(state.domains[m.domain].move_window_s for m in markets)
+        update_move_anchor(feed, old_index, state.time, window)
+    sync_feed_breakers(state, feed, events)
+    if taken:
         for market in markets:
+            follow_volatility(market, feed.vol_sigma, state.domains[market.domain].mmf_vol_step, state.time)
             update_mark(state, market, feed.index_price, events)
+            sync_divergence(state, market, events)
             orders.fire_triggers(state, market, events)
     return events
 
@@ -115,6 +136,12 @@ _HANDLERS: dict[type, Callable[[State, Any], list[Event]]] = {
     PoolDeposit: pool.process_pool_deposit,
     PoolRequestWithdrawal: pool.process_pool_request,
     PoolWithdraw: pool.process_pool_withdraw,
+    ListDomain: governance.process_list_domain,
+    SetDomain: governance.process_set_domain,
+    SetMarketLimits: governance.process_set_market_limits,
+    FundInsurance: ledger.process_fund_insurance,
+    Liquidate: liquidation.process_liquidate,
+    LiquidateCollateral: liquidation.process_liquidate_collateral,
 }
 
 if set(_HANDLERS) != set(TX_TYPES.values()):

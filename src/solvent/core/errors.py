@@ -290,6 +290,62 @@ class SameAccount(ProtocolError):
     name = "SameAccount"
 
 
+class UnknownDomain(ProtocolError):
+    """The named risk domain is not listed."""
+
+    code = 1014
+    name = "UnknownDomain"
+
+
+class MarketReduceOnly(ProtocolError):
+    """A breaker (or governance) put the market in reduce-only mode."""
+
+    code = 2006
+    name = "MarketReduceOnly"
+
+
+class NotLiquidatable(ProtocolError):
+    """The account is at or above its maintenance requirement (or has nothing to liquidate)."""
+
+    code = 3010
+    name = "NotLiquidatable"
+
+
+class NoLiquidityInBand(ProtocolError):
+    """Nothing can be closed inside the liquidation price band now."""
+
+    code = 3011
+    name = "NoLiquidityInBand"
+
+
+class LiquidationCapReached(ProtocolError):
+    """The market's liquidation cap for the current window is used up."""
+
+    code = 3012
+    name = "LiquidationCapReached"
+
+
+class WrongLiquidationOrder(ProtocolError):
+    """Another position (or the positions before collateral) must be liquidated first."""
+
+    code = 3013
+    name = "WrongLiquidationOrder"
+
+
+class SelfLiquidation(ProtocolError):
+    """A keeper may not liquidate its own owner's accounts."""
+
+    code = 3014
+    name = "SelfLiquidation"
+
+
+class OICapExceeded(ProtocolError):
+    """The order would take open interest past the market's or the domain's cap."""
+
+    code = 4013
+    name = "OICapExceeded"
+
+
 class InvariantViolation(Exception):
     """Invariant: a bug in Solvent. Never raised for bad input; always a defect to report."""
 

@@ -27,7 +27,7 @@ from solvent.core.events import Event, event
 from solvent.core.fixed import ONE, clamp
 from solvent.core.margin import current_cum_funding, funding_owed
 from solvent.core.state import Account, Market, Position, State
-from solvent.core.units import SIZE_ONE, format_account
+from solvent.core.units import SECONDS_PER_HOUR, SIZE_ONE, format_account
 
 
 def accrue(market: Market, index_price: int, now: int) -> None:
@@ -108,3 +108,16 @@ def settle_position(
             )
         )
     return owed
+
+
+def follow_volatility(market: Market, sigma: int, step_per_hour: int, now: int) -> None:
+    """Move ``market.mm_sigma`` toward the feed's sigma: down at once, up by at most
+    ``step_per_hour`` per hour (0: at once), so that maintenance requirements
+    rise at a pace an account can meet and never jump on a parameter alone.
+    """
+    if step_per_hour == 0 or sigma <= market.mm_sigma:
+        market.mm_sigma = sigma
+    else:
+        allowed = market.mm_sigma + (step_per_hour * (now - market.mm_sigma_time)) // SECONDS_PER_HOUR
+        market.mm_sigma = min(sigma, allowed)
+    market.mm_sigma_time = now

@@ -9,14 +9,25 @@ is checked for range here, so that the handlers elsewhere can rely on it
 rebate than it collects).
 """
 
-from solvent.core.errors import AlreadyExists, InvalidAmount, Malformed, Unauthorized, UnknownAsset
+from solvent.core.breakers import sync_breaker
+from solvent.core.errors import (
+    AlreadyExists,
+    InvalidAmount,
+    Malformed,
+    Unauthorized,
+    UnknownAsset,
+    UnknownDomain,
+    UnknownMarket,
+)
 from solvent.core.events import Event, event
 from solvent.core.fixed import ONE
 from solvent.core.ledger import check_address, get_asset
+from solvent.core.oracle import is_stale
 from solvent.core.pool import _get_pool
 from solvent.core.state import (
     Account,
     Asset,
+    Domain,
     MarginParams,
     Market,
     OracleFeed,
@@ -28,9 +39,12 @@ from solvent.core.state import (
 from solvent.core.tx import (
     CreatePool,
     ListAsset,
+    ListDomain,
     ListMarket,
     ListOracle,
     SetAssetWeights,
+    SetDomain,
+    SetMarketLimits,
     SetReporters,
 )
 from solvent.core.units import MAX_AMOUNT
@@ -104,9 +118,16 @@ def process_list_asset(state: State, tx: ListAsset) -> list[Event]:
         if tx.init_weight != ONE or tx.maint_weight != ONE:
             raise InvalidAmount("the quote asset has weight 1")
     else:
+        get_domain(state, tx.domain)
         feed = _new_feed(state, tx.symbol, tx)
     state.assets[tx.symbol] = Asset(
-        tx.symbol, tx.decimals, tx.init_weight, tx.maint_weight, tx.deposit_cap, is_quote
+        tx.symbol,
+        tx.decimals,
+        tx.init_weight,
+        tx.maint_weight,
+        tx.deposit_cap,
+        is_quote,
+        domain="" if is_quote else tx.domain,
     )
     if feed is not None:
         state.feeds[tx.symbol] = feed
@@ -127,6 +148,9 @@ def process_list_market(state: State, tx: ListMarket) -> list[Event]:
         raise AlreadyExists(f"{tx.market} is already listed")
     if tx.asset not in state.feeds:
         raise UnknownAsset(f"no oracle feed for {tx.asset}; list it first")
+    get_domain(state, tx.domain)
+    if not 0 <= tx.oi_cap <= MAX_AMOUNT:
+        raise InvalidAmount("oi_cap must be in [0, 2**127 - 1] size atoms (0 = no cap)")
     if tx.pool is not None:
         _get_pool(state, tx.pool)
     for name, value in (("tick", tx.tick), ("lot", tx.lot), ("size_step", tx.size_step)):
@@ -193,12 +217,16 @@ def process_list_market(state: State, tx: ListMarket) -> list[Event]:
         max_orders_per_account=tx.max_orders_per_account,
         stp_mode=tx.stp_mode,
         pool=tx.pool,
+        oi_cap=tx.oi_cap,
     )
     market.mark_price = feed.index_price
     market.premium_time = state.time
     market.funding_time = state.time
+    market.mm_sigma = feed.vol_sigma
+    market.mm_sigma_time = state.time
+    if is_stale(state, feed):
+        market.breakers["stale"] = "frozen"  # cleared, with an event, by the first fresh quorum
     state.markets[tx.market] = market
-    state.insurance.setdefault(tx.domain, 0)
     return [event("MarketListed", market=tx.market, asset=tx.asset, domain=tx.domain)]
 
 
@@ -255,3 +283,83 @@ def process_set_reporters(state: State, tx: SetReporters) -> list[Event]:
     feed.reporters = {r: feed.reporters.get(r, Reporter()) for r in tx.reporters}
     feed.quorum = tx.quorum
     return [event("ReportersSet", asset=tx.asset, count=len(tx.reporters), quorum=tx.quorum)]
+
+
+# --- risk domains ----------------------------------------------------------------
+
+_DOMAIN_FIELDS = (
+    "keeper_fee",
+    "insurance_fee",
+    "close_buffer",
+    "liq_band",
+    "collateral_discount",
+    "liq_cap_notional",
+    "liq_window_s",
+    "oi_cap_notional",
+    "divergence_limit",
+    "vol_halt",
+    "move_limit",
+    "move_window_s",
+    "backstop_max_skew",
+    "mmf_vol_step",
+)
+
+
+def get_domain(state: State, domain_id: str) -> Domain:
+    domain = state.domains.get(domain_id)
+    if domain is None:
+        raise UnknownDomain(f"no risk domain {domain_id!r}; list it with ListDomain first")
+    return domain
+
+
+def _check_domain(domain: Domain) -> None:
+    for name in ("keeper_fee", "insurance_fee", "liq_band", "collateral_discount"):
+        _check_ratio(name, getattr(domain, name), 0, ONE // 5)
+    for name in ("divergence_limit", "vol_halt", "move_limit", "backstop_max_skew", "mmf_vol_step"):
+        _check_ratio(name, getattr(domain, name))
+    _check_ratio("close_buffer", domain.close_buffer, ONE, 10 * ONE)
+    for name in ("liq_cap_notional", "liq_window_s", "move_window_s"):
+        _check_positive(name, getattr(domain, name))
+    if not 0 <= domain.oi_cap_notional <= MAX_AMOUNT:
+        raise InvalidAmount("oi_cap_notional must be in [0, 2**127 - 1] quote atoms (0 = no cap)")
+
+
+def process_list_domain(state: State, tx: ListDomain) -> list[Event]:
+    _check_governor(state, tx.sender)
+    if not tx.domain or tx.domain in state.domains:
+        raise AlreadyExists(f"risk domain {tx.domain!r} exists (or has no name)")
+    domain = Domain(tx.domain, *(getattr(tx, name) for name in _DOMAIN_FIELDS))
+    _check_domain(domain)
+    state.domains[tx.domain] = domain
+    state.insurance[tx.domain] = 0
+    return [event("DomainListed", domain=tx.domain)]
+
+
+def process_set_domain(state: State, tx: SetDomain) -> list[Event]:
+    _check_governor(state, tx.sender)
+    current = get_domain(state, tx.domain)
+    updated = Domain(
+        tx.domain,
+        *(getattr(current, n) if getattr(tx, n) is None else getattr(tx, n) for n in _DOMAIN_FIELDS),
+    )
+    _check_domain(updated)
+    changed = [n for n in _DOMAIN_FIELDS if getattr(tx, n) is not None]
+    state.domains[tx.domain] = updated
+    return [event("DomainSet", domain=tx.domain, changed=",".join(changed))]
+
+
+def process_set_market_limits(state: State, tx: SetMarketLimits) -> list[Event]:
+    _check_governor(state, tx.sender)
+    market = state.markets.get(tx.market)
+    if market is None:
+        raise UnknownMarket(f"no market {tx.market!r}")
+    if tx.oi_cap is not None and not 0 <= tx.oi_cap <= MAX_AMOUNT:
+        raise InvalidAmount("oi_cap must be in [0, 2**127 - 1] size atoms (0 = no cap)")
+    events: list[Event] = []
+    if tx.oi_cap is not None:
+        market.oi_cap = tx.oi_cap
+        events.append(event("OICapSet", market=market.id, oi_cap=tx.oi_cap))
+    if tx.reduce_only is not None:
+        market.governance_reduce_only = tx.reduce_only
+        sync_breaker(market, "governance", tx.reduce_only, events, "set by governance")
+    return events

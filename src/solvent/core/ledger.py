@@ -31,6 +31,7 @@ from solvent.core.errors import (
     PositionOpen,
     SameAccount,
     UnknownAsset,
+    UnknownDomain,
 )
 from solvent.core.events import Event, event
 from solvent.core.funding import settle_position
@@ -40,6 +41,7 @@ from solvent.core.orders import get_account, get_market
 from solvent.core.state import Account, Asset, MarketSetting, Position, State
 from solvent.core.tx import (
     Deposit,
+    FundInsurance,
     MoveIsolatedMargin,
     SetLeverage,
     SetMarginMode,
@@ -293,3 +295,26 @@ def process_settle_funding(state: State, tx: SettleFunding) -> list[Event]:
         pos = account.positions[market_id]
         settle_position(state, account, state.markets[market_id], pos, events)
     return events
+
+
+def process_fund_insurance(state: State, tx: FundInsurance) -> list[Event]:
+    """Move quote from a subaccount into a domain's insurance fund; it never comes back."""
+    # VALIDATE
+    key = (tx.owner, tx.subaccount)
+    account = get_account(state, key)
+    if tx.domain not in state.domains:
+        raise UnknownDomain(f"no risk domain {tx.domain!r}")
+    check_amount(tx.amount)
+    _check_debit(state, account, key, state.quote, tx.amount)
+    # APPLY
+    account.balances[state.quote] = account.balances.get(state.quote, 0) - tx.amount
+    state.insurance[tx.domain] += tx.amount
+    return [
+        event(
+            "InsuranceFunded",
+            account=format_account(key),
+            domain=tx.domain,
+            amount=tx.amount,
+            balance=state.insurance[tx.domain],
+        )
+    ]

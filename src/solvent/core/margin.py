@@ -62,15 +62,19 @@ class Risk:
         return self.value_init >= self.im
 
 
-def compute_fractions(market: Market, sigma: int, notional: int, leverage: int) -> tuple[int, int]:
+def compute_fractions(
+    market: Market, sigma: int, notional: int, leverage: int, mm_sigma: int | None = None
+) -> tuple[int, int]:
     """Return ``(imf, mmf)`` for a position of ``notional`` quote atoms.
 
     imf = min(1, base_imf + imf_size_factor * sqrt(notional / size_step)
                  + imf_vol_factor * max(0, sigma - vol_ref))
     mmf = min(imf, base_mmf + mmf_size_factor * sqrt(notional / size_step)
-                 + mmf_vol_factor * max(0, sigma - vol_ref))
+                 + mmf_vol_factor * max(0, mm_sigma - vol_ref))
     imf = max(imf, ceil(1 / leverage)) when the user capped leverage.
-    All add-ons round up.
+    ``mm_sigma`` (default ``sigma``) is the market's rate-limited volatility
+    (``Market.mm_sigma``), so that maintenance rises no faster than the
+    domain's ``mmf_vol_step`` per hour. All add-ons round up.
     """
     m = market.margin
     imf = m.base_imf
@@ -83,7 +87,9 @@ def compute_fractions(market: Market, sigma: int, notional: int, leverage: int) 
     excess = sigma - m.vol_ref
     if excess > 0:
         imf += mul_up(m.imf_vol_factor, excess)
-        mmf += mul_up(m.mmf_vol_factor, excess)
+    mm_excess = (sigma if mm_sigma is None else mm_sigma) - m.vol_ref
+    if mm_excess > 0:
+        mmf += mul_up(m.mmf_vol_factor, mm_excess)
     imf = min(imf, ONE)
     mmf = min(mmf, imf)
     if leverage:
@@ -143,7 +149,9 @@ def _position_terms(
     mark = market.mark_price
     feed = state.feeds[market.asset]
     notional = -((-abs(size) * mark) // SIZE_ONE)
-    imf, mmf = compute_fractions(market, feed.vol_sigma, notional, _leverage(account, market_id))
+    imf, mmf = compute_fractions(
+        market, feed.vol_sigma, notional, _leverage(account, market_id), market.mm_sigma
+    )
     value = (size * mark) // SIZE_ONE
     held = size if funding_size is None else funding_size
     if held:
@@ -289,7 +297,9 @@ def estimate_liquidation_price(state: State, account: Account, market_id: str) -
     feed = state.feeds[market.asset]
     risk = bucket_risk(state, account, market_id)
     notional = position_notional(pos.size, mark)
-    _, mmf = compute_fractions(market, feed.vol_sigma, notional, _leverage(account, market_id))
+    _, mmf = compute_fractions(
+        market, feed.vol_sigma, notional, _leverage(account, market_id), market.mm_sigma
+    )
     # slope in quote atoms * ONE per (price unit * SIZE_ONE)
     slope = pos.size * ONE - abs(pos.size) * mmf
     if not pos.isolated:

@@ -102,12 +102,21 @@ def plan_match(
     limit: int,
     halted: bool,
     exclude_order: int | None = None,
+    use_pool: bool = True,
+    fees: bool = True,
 ) -> Plan:
-    """Plan matching ``size`` atoms at prices no worse than ``limit``; mutate nothing."""
+    """Plan matching ``size`` atoms at prices no worse than ``limit``; mutate nothing.
+
+    ``use_pool=False`` keeps the pool out (a liquidation meets it at the band
+    edge instead); ``fees=False`` (liquidations) charges the taker nothing and
+    pays makers no rebate, since the liquidated account pays its penalty instead.
+    """
     remaining = size
     levels = market.book.asks if is_buy else market.book.bids
     sign = 1 if is_buy else -1  # taker's size sign
-    pool = None if halted else pool_for_market(state, market)
+    taker_rate = market.taker_fee if fees else 0
+    maker_rate = market.maker_fee if fees else max(0, market.maker_fee)
+    pool = None if halted or not use_pool else pool_for_market(state, market)
     if pool is not None and not _pool_may_fill(pool, market.mark_price, is_buy, limit):
         pool = None
     pool_equity_now = pool_equity(state, pool) if pool is not None else 0
@@ -189,7 +198,7 @@ def plan_match(
                         plan.cancels.append((order, "reduce_only"))
                         continue
             notional = (qty * price) // SIZE_ONE
-            maker_fee = fee_up(notional, market.maker_fee)
+            maker_fee = fee_up(notional, maker_rate)
             new_size = planned[0] - sign * qty
             new_quote = planned[1] + sign * notional - maker_fee
             if increases_risk(planned[0], new_size):
@@ -202,9 +211,7 @@ def plan_match(
             planned[0] = new_size
             planned[1] = new_quote
             makers[maker] = planned
-            plan.fills.append(
-                Fill(order, maker, qty, notional, maker_fee, fee_up(notional, market.taker_fee), 0)
-            )
+            plan.fills.append(Fill(order, maker, qty, notional, maker_fee, fee_up(notional, taker_rate), 0))
             plan.filled += qty
             plan.notional += notional
             remaining -= qty

@@ -22,8 +22,8 @@ time):
    distinct block times agree with it within max_deviation
    (``IndexJumpConfirmed``). An aggregate back inside the band clears the hold.
 
-A feed whose last taken index is older than ``staleness_s`` is *stale*: its
-markets accept only risk-reducing actions. Volatility is sampled on taken
+A feed whose last aggregate with a quorum is older than ``staleness_s`` is
+*stale*: its markets accept only risk-reducing actions (see ``breakers``). Volatility is sampled on taken
 updates at least ``vol_interval_s`` apart (see ``docs/margin.md``).
 
 Glossary
@@ -48,8 +48,12 @@ from solvent.core.units import MAX_AMOUNT, SECONDS_PER_HOUR
 
 
 def is_stale(state: State, feed: OracleFeed) -> bool:
-    """Return whether the feed has no index or its index is older than the staleness limit."""
-    return feed.index_price == 0 or state.time - feed.index_time > feed.staleness_s
+    """Return whether the feed has no index or no quorum within the staleness limit.
+
+    A quorum that proposes a held jump keeps the feed fresh: the market is then
+    paused at its last taken index, not frozen.
+    """
+    return feed.index_price == 0 or state.time - feed.quorum_time > feed.staleness_s
 
 
 def is_halted(state: State, feed: OracleFeed) -> bool:
@@ -140,6 +144,7 @@ def aggregate(state: State, feed: OracleFeed, events: list[Event], arriving: str
         events.append(event("QuorumNotMet", asset=feed.asset, fresh=len(kept), quorum=feed.quorum))
         return False
     index = compute_median(kept)
+    feed.quorum_time = now
     old = feed.index_price
     if old and abs(index - old) * ONE > feed.band * old:
         return _hold_jump(state, feed, index, events)

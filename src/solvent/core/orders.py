@@ -20,7 +20,11 @@ Rules a trader sees:
   (``InsufficientMargin``); open orders do not reserve margin, but every
   fill re-checks the maker (see ``matching``);
 - in a halted market (stale oracle: ``OracleStale``; held index jump:
-  ``MarketPaused``) only orders that reduce the position are accepted;
+  ``MarketPaused``; a reduce-only breaker: ``MarketReduceOnly``) only orders
+  that reduce the position are accepted, and nothing rests;
+- an order that opens new size is refused (``OICapExceeded``) when the
+  market's open interest plus that size would pass ``oi_cap``, or the
+  domain's open notional would pass ``oi_cap_notional``;
 - reduce-only orders are clipped to the position;
 - GTC and post-only remainders rest; IOC and market remainders are cancelled;
   FOK fills completely or is refused;
@@ -35,6 +39,7 @@ A fired trigger that cannot execute is dropped with ``TriggerFailed``.
 """
 
 from solvent.core.book import best_price, insert_order, open_order_count, remove_order
+from solvent.core.breakers import reduce_only_reason
 from solvent.core.errors import (
     AmountTooLarge,
     BelowMinSize,
@@ -45,9 +50,11 @@ from solvent.core.errors import (
     InvalidTrigger,
     Malformed,
     MarketPaused,
+    MarketReduceOnly,
     NoIndexPrice,
     OffLot,
     OffTick,
+    OICapExceeded,
     OracleStale,
     PostOnlyWouldCross,
     PriceBand,
@@ -130,7 +137,41 @@ def check_halt(state: State, market: Market) -> ProtocolError | None:
             f"{market.id}: an index jump is awaiting confirmation; "
             "only orders that reduce your position are accepted"
         )
+    breaker = reduce_only_reason(market)
+    if breaker is not None:
+        return MarketReduceOnly(
+            f"{market.id} is reduce-only ({breaker} breaker); only orders that reduce your position "
+            "are accepted until it clears"
+        )
     return None
+
+
+def check_open_interest(state: State, market: Market, opening: int) -> None:
+    """Refuse an order that would open ``opening`` size atoms past the market's or domain's cap.
+
+    Counted as if every unit opened on both sides (conservative): the taker's
+    opening size is added to the open interest of each side.
+    """
+    if opening <= 0:
+        return
+    if market.oi_cap and market.open_interest + opening > market.oi_cap:
+        raise OICapExceeded(
+            f"{market.id} open interest {market.open_interest} + {opening} would pass the cap "
+            f"{market.oi_cap} size atoms per side; reduce the size"
+        )
+    domain = state.domains[market.domain]
+    if domain.oi_cap_notional:
+        total = sum(
+            (m.open_interest * m.mark_price) // SIZE_ONE
+            for m in state.markets.values()
+            if m.domain == market.domain
+        )
+        added = (opening * market.mark_price) // SIZE_ONE
+        if total + added > domain.oi_cap_notional:
+            raise OICapExceeded(
+                f"domain {market.domain} open interest {total} + {added} would pass its cap "
+                f"{domain.oi_cap_notional} quote atoms; reduce the size"
+            )
 
 
 def execute_order(
@@ -200,6 +241,8 @@ def execute_order(
                 f"filling this order would need initial margin {risk.im} but the account "
                 f"would have {risk.value_init}; reduce the size or add collateral"
             )
+        opening = abs(new_full) if (old > 0) != (new_full > 0) else abs(new_full) - abs(old)
+        check_open_interest(state, market, opening)
     book = market.book
     may_rest = tif in _RESTING and halted is None
     if may_rest:

@@ -53,6 +53,7 @@ class Asset:
     deposit_cap: int  # asset atoms: cap on net deposits of all accounts
     is_quote: bool
     total_deposits: int = 0  # asset atoms deposited - withdrawn, all accounts
+    domain: str = ""  # risk domain whose fund covers deficits left by this collateral
 
     @property
     def atoms_per_unit(self) -> int:
@@ -85,7 +86,8 @@ class OracleFeed:
     vol_lambda: int  # ratio: EWMA decay per volatility sample
     vol_interval_s: int  # minimum seconds between volatility samples
     index_price: int = 0  # 0: never had a quorum
-    index_time: int = 0
+    index_time: int = 0  # block time the index was last taken
+    quorum_time: int = 0  # block time of the last aggregate with a quorum (taken or held)
     pending_price: int = 0  # last out-of-band aggregate, awaiting confirmation
     pending_count: int = 0
     pending_time: int = 0  # block time of the last confirmation
@@ -94,6 +96,8 @@ class OracleFeed:
     vol_sigma: int = 0  # ratio: sqrt(vol_variance), the hourly realised volatility
     vol_last_price: int = 0
     vol_last_time: int = 0
+    move_anchor_price: int = 0  # index at the start of the current move window
+    move_anchor_time: int = 0
 
 
 @dataclass(slots=True)
@@ -159,6 +163,30 @@ class MarginParams:
 
 
 @dataclass(slots=True)
+class Domain:
+    """A risk domain: markets that share an insurance fund, caps and liquidation rules.
+
+    The fund itself is ``State.insurance[domain]``. See docs/liquidation.md.
+    """
+
+    id: str
+    keeper_fee: int  # ratio of closed notional paid to the keeper
+    insurance_fee: int  # ratio of closed notional paid to the insurance fund
+    close_buffer: int  # ratio >= 1: close until value_maint >= close_buffer * MM
+    liq_band: int  # ratio: liquidation fills within mark * (1 ± liq_band)
+    collateral_discount: int  # ratio: collateral sold at index * (1 - discount)
+    liq_cap_notional: int  # quote atoms liquidated per market per window
+    liq_window_s: int
+    oi_cap_notional: int  # quote atoms of open interest over the domain's markets; 0 = none
+    divergence_limit: int  # ratio: |premium EMA| beyond it => reduce-only; 0 = off
+    vol_halt: int  # ratio: hourly volatility beyond it => reduce-only; 0 = off
+    move_limit: int  # ratio: index move within move_window_s beyond it => reduce-only; 0 = off
+    move_window_s: int
+    backstop_max_skew: int  # ratio: |pool position notional| <= it * pool equity; 0 = no backstop
+    mmf_vol_step: int  # ratio per hour: how fast the volatility add-on of mmf may rise; 0 = at once
+
+
+@dataclass(slots=True)
 class Market:
     """A perpetual swap on one oracle asset, settled in the quote asset."""
 
@@ -193,6 +221,13 @@ class Market:
     funding_time: int = 0
     funding_balance: int = 0  # quote atoms in transit between payers and receivers
     open_interest: int = 0  # size atoms of all longs (= all shorts)
+    oi_cap: int = 0  # size atoms per side; 0 = none
+    breakers: dict[str, str] = field(default_factory=dict)  # tripped breaker -> its effect
+    governance_reduce_only: bool = False
+    mm_sigma: int = 0  # ratio: the volatility the maintenance fraction uses (rate-limited)
+    mm_sigma_time: int = 0
+    liq_window_start: int = 0
+    liq_window_notional: int = 0  # quote atoms liquidated in the current window
 
 
 @dataclass(slots=True)
@@ -262,6 +297,7 @@ class State:
     accounts: dict[AccountKey, Account] = field(default_factory=dict)
     fee_balance: int = 0  # quote atoms earned by the protocol
     insurance: dict[str, int] = field(default_factory=dict)  # domain -> quote atoms
+    domains: dict[str, Domain] = field(default_factory=dict)
     next_order_id: int = 1
     deposited: dict[str, int] = field(default_factory=dict)  # asset -> atoms ever deposited
     withdrawn: dict[str, int] = field(default_factory=dict)  # asset -> atoms ever withdrawn

@@ -50,6 +50,7 @@ class ListAsset:
     band_confirmations: int = 3
     vol_lambda: int = 94 * 10**16
     vol_interval_s: int = 60
+    domain: str = ""  # risk domain of a non-quote asset (its fund covers collateral deficits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,61 @@ class ListMarket:
     max_orders_per_account: int = 200
     stp_mode: StpMode = StpMode.CANCEL_RESTING
     pool: str | None = None
+    oi_cap: int = 0  # size atoms per side; 0 = none
+
+
+@dataclass(frozen=True, slots=True)
+class ListDomain:
+    """Create a risk domain: its insurance fund (empty), caps, liquidation and breaker rules."""
+
+    sender: str
+    domain: str
+    keeper_fee: int = 5 * 10**15
+    insurance_fee: int = 10**16
+    close_buffer: int = 125 * 10**16
+    liq_band: int = 2 * 10**16
+    collateral_discount: int = 2 * 10**16
+    liq_cap_notional: int = 10**13
+    liq_window_s: int = 60
+    oi_cap_notional: int = 0
+    divergence_limit: int = 0
+    vol_halt: int = 0
+    move_limit: int = 0
+    move_window_s: int = 3600
+    backstop_max_skew: int = 0
+    mmf_vol_step: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SetDomain:
+    """Change some parameters of a risk domain; a field left None keeps its value."""
+
+    sender: str
+    domain: str
+    keeper_fee: int | None = None
+    insurance_fee: int | None = None
+    close_buffer: int | None = None
+    liq_band: int | None = None
+    collateral_discount: int | None = None
+    liq_cap_notional: int | None = None
+    liq_window_s: int | None = None
+    oi_cap_notional: int | None = None
+    divergence_limit: int | None = None
+    vol_halt: int | None = None
+    move_limit: int | None = None
+    move_window_s: int | None = None
+    backstop_max_skew: int | None = None
+    mmf_vol_step: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetMarketLimits:
+    """Change a market's open-interest cap and/or put it in (or out of) reduce-only mode."""
+
+    sender: str
+    market: str
+    oi_cap: int | None = None
+    reduce_only: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +236,47 @@ class Transfer:
     to_subaccount: int
     asset: str
     amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class FundInsurance:
+    """Move quote from a subaccount into a risk domain's insurance fund (a donation)."""
+
+    owner: str
+    subaccount: int
+    domain: str
+    amount: int
+
+
+# --- liquidation -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Liquidate:
+    """Close part of an account's position below maintenance (anyone may send it).
+
+    ``keeper``/``keeper_subaccount`` receive the keeper's reward; ``size``
+    caps the closed size (None: as much as the rules allow).
+    """
+
+    keeper: str
+    keeper_subaccount: int
+    owner: str
+    subaccount: int
+    market: str
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidateCollateral:
+    """Buy a liquidatable, position-free account's collateral at index * (1 - discount)."""
+
+    keeper: str
+    keeper_subaccount: int
+    owner: str
+    subaccount: int
+    asset: str
+    amount: int | None = None
 
 
 # --- orders ------------------------------------------------------------------
@@ -355,6 +452,12 @@ Tx = (
     | PoolDeposit
     | PoolRequestWithdrawal
     | PoolWithdraw
+    | ListDomain
+    | SetDomain
+    | SetMarketLimits
+    | FundInsurance
+    | Liquidate
+    | LiquidateCollateral
 )
 
 TX_TYPES: dict[str, type] = {
@@ -384,5 +487,11 @@ TX_TYPES: dict[str, type] = {
         PoolDeposit,
         PoolRequestWithdrawal,
         PoolWithdraw,
+        ListDomain,
+        SetDomain,
+        SetMarketLimits,
+        FundInsurance,
+        Liquidate,
+        LiquidateCollateral,
     )
 }
