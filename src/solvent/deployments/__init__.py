@@ -1,0 +1,1 @@
+"""Deployment files: genesis transactions of a venue, in TOML (see ``solvent.defaults``)."""
