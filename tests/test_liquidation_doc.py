@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (scenario lines are kept whole, one transaction a line)
 """The worked examples of docs/liquidation.md, checked number for number.
 
 The test reads every ``name = integer`` line of the page's code blocks and
@@ -106,4 +107,6 @@ def test_liquidation_doc_lists_every_number() -> None:
 def test_liquidation_doc_worked_examples_match_engine() -> None:
     documented = documented_numbers()
     for name, value in computed_numbers().items():
-        assert documented[name] == value, f"docs/liquidation.md says {name} = {documented[name]}, engine {value}"
+        assert documented[name] == value, (
+            f"docs/liquidation.md says {name} = {documented[name]}, engine {value}"
+        )

@@ -16,7 +16,15 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from solvent.scenario import Replay, Step, humanise_event, replay_to_json, run_scenario, summarise
+from solvent.scenario import (
+    Replay,
+    Step,
+    humanise_event,
+    replay_to_json,
+    risk_report,
+    run_scenario,
+    summarise,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -68,6 +76,17 @@ def _print_summary(console: Console, replay: Replay) -> None:
             str(m["open_orders"]),
         )
     console.print(markets)
+    risk = risk_report(replay.state, replay.steps)
+    funds = ", ".join(f"{d} {v}" for d, v in risk["insurance_funds"].items())
+    console.print(
+        f"liquidations {risk['liquidations']} (+{risk['collateral_liquidations']} of collateral) · "
+        f"keeper rewards {risk['keeper_rewards']} · insurance paid out {risk['insurance_paid']} · "
+        f"ADL {risk['deleveraged_positions']} positions · socialised loss {risk['socialised_loss']} · "
+        f"funds: {funds}"
+    )
+    if risk["breakers"]:
+        tripped = "; ".join(f"{m}: {', '.join(b)}" for m, b in risk["breakers"].items())
+        console.print(f"breakers tripped: {tripped}")
     conserved = "[green]money conserved to the unit[/]" if summary["conserved"] else "[red]NOT CONSERVED[/]"
     console.print(f"fees {summary['fee_balance']} USDC · {conserved} · state {summary['state_hash'][:16]}…")
 

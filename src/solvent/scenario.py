@@ -805,6 +805,43 @@ def summarise(state: State) -> dict[str, Any]:
     }
 
 
+def risk_report(state: State, steps: list[Step]) -> dict[str, Any]:
+    """Return what liquidation did in a replay: liquidations, keeper rewards, insurance
+    funds (now and paid out), ADL and socialised loss, in human units.
+    """
+    totals = {
+        "liquidations": 0,
+        "collateral_liquidations": 0,
+        "keeper_rewards": 0,
+        "penalties": 0,
+        "insurance_paid": 0,
+        "deleveraged_positions": 0,
+        "socialised_loss": 0,
+    }
+    for step in steps:
+        for ev in step.events:
+            data = ev.data
+            if ev.kind == "Liquidated":
+                totals["liquidations"] += 1
+                totals["keeper_rewards"] += int(data["keeper_reward"])  # type: ignore[arg-type]
+                totals["penalties"] += int(data["penalty"])  # type: ignore[arg-type]
+            elif ev.kind == "CollateralLiquidated":
+                totals["collateral_liquidations"] += 1
+            elif ev.kind == "InsurancePaid":
+                totals["insurance_paid"] += int(data["amount"])  # type: ignore[arg-type]
+            elif ev.kind == "Deleveraged":
+                totals["deleveraged_positions"] += 1
+            elif ev.kind == "SocialisedLoss":
+                totals["socialised_loss"] += int(data["amount"])  # type: ignore[arg-type]
+    money = ("keeper_rewards", "penalties", "insurance_paid", "socialised_loss")
+    report: dict[str, Any] = {
+        k: from_atoms(v, QUOTE_DECIMALS) if k in money else v for k, v in totals.items()
+    }
+    report["insurance_funds"] = {d: from_atoms(v, QUOTE_DECIMALS) for d, v in sorted(state.insurance.items())}
+    report["breakers"] = {m.id: dict(m.breakers) for m in state.markets.values() if m.breakers}
+    return report
+
+
 def replay_to_json(replay: Replay) -> dict[str, Any]:
     """Return one JSON document describing a replay."""
     state = replay.state
@@ -824,6 +861,7 @@ def replay_to_json(replay: Replay) -> dict[str, Any]:
             for s in replay.steps
         ],
         "summary": summarise(state),
+        "risk": risk_report(state, replay.steps),
     }
 
 
