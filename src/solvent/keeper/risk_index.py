@@ -1,0 +1,744 @@
+"""
+Risk index: a vectorised, conservative screen of every margin bucket.
+
+Introduction
+------------
+A keeper must find the liquidatable accounts after every price change
+without valuing every account exactly. ``RiskIndex`` keeps, next to the
+state, a float estimate of each bucket's health ``value_maint - MM``
+(``core.margin``), in numpy arrays that are updated incrementally:
+
+* **rows** are margin buckets: one per subaccount (its cross bucket) and one
+  per isolated position. Per row: ``h`` (the health estimate minus a slack
+  of one quote unit per holding), ``gross`` (open notional plus collateral
+  value, the scale of the float error), ``const`` (quote balance or isolated
+  margin, exact) and the number of holdings;
+* **columns** are markets and collateral assets, held sparsely: per column
+  the rows that hold it, their size (or amount) and funding index, and each
+  holding's current contribution to ``h`` and ``gross``.
+
+A change of a market's mark (or of its volatility, which moves the
+maintenance fraction) recomputes the contributions of that market's
+holders only, in numpy, and adds the differences to their rows. A
+collateral asset's index or weight does the same for the rows holding it.
+Account changes come from the events ``apply`` returns: every account an
+event names (``account``, ``taker``, ``maker``, ``keeper``, ``source``,
+``destination``, ``liquidated``; a pool's own account for pool events) is
+revalued from its record. Prices are compared against the state on every
+``observe`` rather than read from ``IndexUpdated`` alone, because a mark
+can move without an index change (the premium EMA) and ``mm_sigma`` rises
+over time.
+
+Screening is conservative: a row is a candidate when
+
+    h < (REL_TOL + funding_drift) * gross
+
+where ``h`` already carries one quote unit of slack per holding (the
+rounding of values, notionals, requirements and funding is a few atoms
+each), ``REL_TOL`` (1e-6) covers float error many times over, and
+``funding_drift`` bounds the pending funding the model has not booked: per
+market, the largest change of the cumulative funding index since the
+holders' values were computed, as a fraction of notional. A market whose
+drift exceeds ``FUNDING_RESYNC`` is recomputed. Every candidate is then
+confirmed by the exact integer check of the core (``core.margin``); the
+index never decides a liquidation on its own.
+
+The model mirrors ``margin.compute_fractions`` in floats:
+
+    notional = |size| * mark / SIZE_ONE
+    value    = size * mark / SIZE_ONE - size * (cum - funding_index) / (SIZE_ONE * ONE)
+    root     = sqrt(notional / size_step)
+    imf      = min(1, base_imf + imf_size_factor * root + imf_vol_factor * max(0, sigma - vol_ref))
+    mmf      = min(imf, base_mmf + mmf_size_factor * root + mmf_vol_factor * max(0, mm_sigma - vol_ref))
+    MM       = notional * mmf
+
+(the user's leverage cap raises only ``imf``, after ``mmf`` is taken, so
+it does not enter maintenance). Collateral counts ``amount * index *
+maint_weight``; a non-positive balance of any asset counts at face value,
+as in ``margin.collateral_values``.
+
+Glossary
+--------
+row       one margin bucket: ``(owner, subaccount, "")`` for the cross bucket,
+          ``(owner, subaccount, market)`` for an isolated position
+holding   one (row, column) entry: a position or a collateral balance
+slack     one quote unit per holding, subtracted from ``h``
+"""
+
+import math
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from solvent.core.events import Event
+from solvent.core.fixed import ONE
+from solvent.core.margin import current_cum_funding
+from solvent.core.state import Account, Market, State, pool_account_key
+from solvent.core.units import SIZE_ONE, AccountKey
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+
+REL_TOL = 1e-6  # ratio of gross: covers float error (about 1e-15 per operation) many times over
+FUNDING_RESYNC = 1e-5  # ratio of notional: recompute a market once unbooked funding could reach it
+SORT_TAIL = 4096  # holdings appended out of order before a column is re-sorted
+CROSS = ""  # the bucket name of a cross row
+
+RowKey = tuple[str, int, str]  # (owner, subaccount, "" or isolated market id)
+
+# Event fields that name accounts as "owner/subaccount".
+ACCOUNT_FIELDS = ("account", "taker", "maker", "keeper", "source", "destination", "liquidated")
+
+_FUNDING_SCALE = float(SIZE_ONE) * float(ONE)
+
+
+def _grow(a: NDArray[np.generic], size: int) -> NDArray[np.generic]:
+    out = np.zeros(size, dtype=a.dtype)
+    out[: len(a)] = a
+    return out
+
+
+class _Column:
+    """The holders of one market or collateral asset, sorted by row except a short tail."""
+
+    __slots__ = ("g", "hc", "n", "qty", "ref", "rows", "sorted_n")
+
+    def __init__(self, rows: I64, qty: F64, ref: F64) -> None:
+        self.n = len(rows)
+        self.sorted_n = self.n  # rows[:sorted_n] ascending; the tail is unordered
+        self.rows = rows
+        self.qty = qty  # size atoms (markets) or asset atoms (collateral); 0 = a dead slot
+        self.ref = ref  # funding index minus the column's base (markets)
+        self.hc = np.zeros(self.n)  # contribution to h: value - MM (markets), weighted value (assets)
+        self.g = np.zeros(self.n)  # contribution to gross: notional, or weighted value
+
+    @classmethod
+    def empty(cls) -> "_Column":
+        return cls(np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
+
+    def find(self, row: int) -> int:
+        """Return the slot of ``row`` (live or dead), or -1."""
+        k = int(np.searchsorted(self.rows[: self.sorted_n], row))
+        if k < self.sorted_n and self.rows[k] == row:
+            return k
+        if self.n > self.sorted_n:
+            hits = np.flatnonzero(self.rows[self.sorted_n : self.n] == row)
+            if len(hits):
+                return self.sorted_n + int(hits[0])
+        return -1
+
+    def slot_for(self, row: int) -> int:
+        """Return the slot of ``row``, appending one when it has none."""
+        slot = self.find(row)
+        if slot >= 0:
+            return slot
+        if self.n - self.sorted_n >= SORT_TAIL:
+            self.compact()
+        if self.n == len(self.rows):
+            size = max(16, 2 * self.n)
+            self.rows = _grow(self.rows, size).astype(np.int64)
+            self.qty = _grow(self.qty, size).astype(np.float64)
+            self.ref = _grow(self.ref, size).astype(np.float64)
+            self.hc = _grow(self.hc, size).astype(np.float64)
+            self.g = _grow(self.g, size).astype(np.float64)
+        slot = self.n
+        self.rows[slot] = row
+        self.qty[slot] = 0.0
+        self.ref[slot] = 0.0
+        self.hc[slot] = 0.0
+        self.g[slot] = 0.0
+        self.n += 1
+        return slot
+
+    def compact(self) -> None:
+        """Drop dead slots and sort every slot by row."""
+        n = self.n
+        live = np.flatnonzero(self.qty[:n] != 0.0)
+        order = live[np.argsort(self.rows[live], kind="stable")]
+        self.rows = self.rows[order]
+        self.qty = self.qty[order]
+        self.ref = self.ref[order]
+        self.hc = self.hc[order]
+        self.g = self.g[order]
+        self.n = self.sorted_n = len(order)
+
+    def live(self) -> int:
+        return int(np.count_nonzero(self.qty[: self.n]))
+
+
+@dataclass(slots=True)
+class _MarketModel:
+    """What a market column was last valued at."""
+
+    market: str
+    asset: str
+    column: int
+    cum_base: int  # funding indices are stored relative to this
+    params: tuple[int, ...]  # MarginParams the model was built from
+    mark: int = -1
+    sigma: int = -1
+    mm_sigma: int = -1
+    cum_lo: int = 0  # range of cumulative funding at which holders' values were computed
+    cum_hi: int = 0
+
+
+@dataclass(slots=True)
+class _AssetModel:
+    asset: str
+    column: int
+    index: int = -1
+    weight: int = -1
+    unit: int = 1
+
+
+def _market_params(market: Market) -> tuple[int, ...]:
+    m = market.margin
+    return (
+        m.base_imf,
+        m.base_mmf,
+        m.size_step,
+        m.imf_size_factor,
+        m.mmf_size_factor,
+        m.vol_ref,
+        m.imf_vol_factor,
+        m.mmf_vol_factor,
+    )
+
+
+def fraction_terms(params: tuple[int, ...], sigma: int, mm_sigma: int) -> tuple[float, float, float, float]:
+    """Return (imf_0, mmf_0, imf_size_factor, mmf_size_factor) as floats: the fractions'
+    parts that do not depend on notional, and the factors of sqrt(notional / size_step).
+    """
+    base_imf, base_mmf, _, imf_sf, mmf_sf, vol_ref, imf_vf, mmf_vf = params
+    imf0 = base_imf / ONE + (imf_vf / ONE) * (max(0, sigma - vol_ref) / ONE)
+    mmf0 = base_mmf / ONE + (mmf_vf / ONE) * (max(0, mm_sigma - vol_ref) / ONE)
+    return imf0, mmf0, imf_sf / ONE, mmf_sf / ONE
+
+
+def position_terms(
+    qty: F64,
+    ref: F64,
+    mark: int,
+    cum_rel: float,
+    params: tuple[int, ...],
+    sigma: int,
+    mm_sigma: int,
+) -> tuple[F64, F64]:
+    """Return per holding (value - MM, notional) in quote atoms, as floats.
+
+    ``qty`` in size atoms, ``ref`` the funding index of each holding and
+    ``cum_rel`` the market's cumulative funding, both relative to one base.
+    """
+    px = mark / SIZE_ONE
+    notional = np.abs(qty) * px
+    value = qty * px
+    value -= qty * ((cum_rel - ref) / _FUNDING_SCALE)
+    imf0, mmf0, imf_sf, mmf_sf = fraction_terms(params, sigma, mm_sigma)
+    if imf_sf or mmf_sf:
+        root = np.sqrt(notional / params[2])
+        imf = np.minimum(imf0 + imf_sf * root, 1.0)
+        mmf = np.minimum(mmf0 + mmf_sf * root, imf)
+        value -= notional * mmf
+    else:
+        value -= notional * min(mmf0, imf0, 1.0)
+    return value, notional
+
+
+def position_terms_scalar(
+    qty: float,
+    ref: float,
+    mark: int,
+    cum_rel: float,
+    params: tuple[int, ...],
+    sigma: int,
+    mm_sigma: int,
+) -> tuple[float, float]:
+    """``position_terms`` for one holding, without numpy's per-call cost."""
+    px = mark / SIZE_ONE
+    notional = abs(qty) * px
+    value = qty * px
+    if cum_rel != 0.0 or ref != 0.0:
+        value -= qty * ((cum_rel - ref) / _FUNDING_SCALE)
+    imf0, mmf0, imf_sf, mmf_sf = fraction_terms(params, sigma, mm_sigma)
+    if imf_sf or mmf_sf:
+        root = math.sqrt(notional / params[2])
+        imf = min(imf0 + imf_sf * root, 1.0)
+        mmf = min(mmf0 + mmf_sf * root, imf)
+    else:
+        mmf = min(mmf0, imf0, 1.0)
+    return value - notional * mmf, notional
+
+
+def parse_account(text: str) -> AccountKey | None:
+    """Return the key of an ``owner/subaccount`` string, or None."""
+    owner, sep, sub = text.rpartition("/")
+    if not sep or not owner or not sub.isdigit():
+        return None
+    return (owner, int(sub))
+
+
+def accounts_named(state: State, events: Iterable[Event]) -> set[AccountKey]:
+    """Return every existing account an event names (pools: their own account)."""
+    keys: set[AccountKey] = set()
+    accounts = state.accounts
+    for ev in events:
+        data = ev.data
+        for name in ACCOUNT_FIELDS:
+            value = data.get(name)
+            if isinstance(value, str):
+                key = parse_account(value)
+                if key is not None and key in accounts:
+                    keys.add(key)
+        pool = data.get("pool")
+        if isinstance(pool, str) and pool in state.pools:
+            keys.add(state.pools[pool].account)
+    return keys
+
+
+@dataclass(frozen=True, slots=True)
+class Screen:
+    """The result of one screening: candidate rows and the tolerance used."""
+
+    rows: I64  # row numbers, ascending
+    keys: list[RowKey]
+    tolerance: float  # ratio of gross: REL_TOL + funding drift
+
+
+class RiskIndex:
+    """A float estimate of every bucket's health, kept in step with a state."""
+
+    def __init__(self, quote_unit: int = 10**6) -> None:
+        self.slack = float(quote_unit)  # per holding, quote atoms
+        self.keys: list[RowKey] = []
+        self.row_of: dict[RowKey, int] = {}
+        self.isolated_rows: dict[AccountKey, set[str]] = {}  # accounts that have had isolated rows
+        self.row_cols: list[bytes | tuple[int, ...]] = []
+        self.nrows = 0
+        self.h = np.zeros(0)
+        self.gross = np.zeros(0)
+        self.const = np.zeros(0)
+        self.nhold = np.zeros(0, dtype=np.int64)
+        self.alive = np.zeros(0, dtype=bool)
+        self.columns: list[_Column] = []
+        self.markets: dict[str, _MarketModel] = {}
+        self.assets: dict[str, _AssetModel] = {}
+        self.column_name: list[str] = []
+        self.updates = 0  # vectorised column updates, for reporting
+        self.refreshed = 0  # rows revalued from their record
+
+    # --- building -----------------------------------------------------------------
+
+    @classmethod
+    def from_state(cls, state: State) -> "RiskIndex":
+        """Build the index of every account of ``state`` (one pass, then a full recompute)."""
+        index = cls(state.assets[state.quote].atoms_per_unit if state.quote in state.assets else 10**6)
+        index._ensure_columns(state)
+        ncols = len(index.columns)
+        col_rows = [array("q") for _ in range(ncols)]
+        col_qty = [array("d") for _ in range(ncols)]
+        col_ref = [array("d") for _ in range(ncols)]
+        market_col = {m: model.column for m, model in index.markets.items()}
+        market_base = {m: model.cum_base for m, model in index.markets.items()}
+        asset_col = {a: model.column for a, model in index.assets.items()}
+        quote = state.quote
+        keys = index.keys
+        row_of = index.row_of
+        row_cols = index.row_cols
+        consts = array("d")
+        counts = array("q")
+        for (owner, sub), account in state.accounts.items():
+            row = len(keys)
+            key = (owner, sub, CROSS)
+            keys.append(key)
+            row_of[key] = row
+            const = 0
+            cols: list[int] = []
+            for symbol, amount in account.balances.items():
+                if symbol == quote or amount <= 0:
+                    const += amount
+                    continue
+                c = asset_col[symbol]
+                col_rows[c].append(row)
+                col_qty[c].append(float(amount))
+                col_ref[c].append(0.0)
+                cols.append(c)
+            isolated: list[str] = []
+            for market_id, pos in account.positions.items():
+                if pos.size == 0:
+                    continue
+                if pos.isolated:
+                    isolated.append(market_id)
+                    continue
+                c = market_col[market_id]
+                col_rows[c].append(row)
+                col_qty[c].append(float(pos.size))
+                col_ref[c].append(float(pos.funding_index - market_base[market_id]))
+                cols.append(c)
+            consts.append(float(const))
+            counts.append(len(cols))
+            row_cols.append(_pack(cols))
+            for market_id in isolated:
+                pos = account.positions[market_id]
+                row = len(keys)
+                key = (owner, sub, market_id)
+                keys.append(key)
+                row_of[key] = row
+                c = market_col[market_id]
+                col_rows[c].append(row)
+                col_qty[c].append(float(pos.size))
+                col_ref[c].append(float(pos.funding_index - market_base[market_id]))
+                consts.append(float(pos.isolated_margin))
+                counts.append(1)
+                row_cols.append(_pack([c]))
+                index.isolated_rows.setdefault((owner, sub), set()).add(market_id)
+        index.nrows = n = len(keys)
+        index.const = np.frombuffer(consts, dtype=np.float64).copy()
+        index.nhold = np.frombuffer(counts, dtype=np.int64).copy()
+        index.alive = np.ones(n, dtype=bool)
+        index.h = np.zeros(n)
+        index.gross = np.zeros(n)
+        for c in range(ncols):
+            rows = np.frombuffer(col_rows[c], dtype=np.int64).copy()
+            index.columns[c] = _Column(
+                rows,
+                np.frombuffer(col_qty[c], dtype=np.float64).copy(),
+                np.frombuffer(col_ref[c], dtype=np.float64).copy(),
+            )
+        index.recompute_all(state)
+        return index
+
+    def _ensure_columns(self, state: State) -> None:
+        """Add a column for every market and collateral asset the index has not seen."""
+        for market_id, market in state.markets.items():
+            if market_id not in self.markets:
+                feed = state.feeds[market.asset]
+                cum = current_cum_funding(market, feed.index_price, state.time)
+                self.markets[market_id] = _MarketModel(
+                    market_id,
+                    market.asset,
+                    len(self.columns),
+                    cum,
+                    _market_params(market),
+                    cum_lo=cum,
+                    cum_hi=cum,
+                )
+                self.columns.append(_Column.empty())
+                self.column_name.append(market_id)
+        for symbol, asset in state.assets.items():
+            if symbol != state.quote and symbol not in self.assets:
+                self.assets[symbol] = _AssetModel(symbol, len(self.columns), unit=asset.atoms_per_unit)
+                self.columns.append(_Column.empty())
+                self.column_name.append(symbol)
+
+    def _new_row(self, key: RowKey) -> int:
+        row = self.nrows
+        if row == len(self.h):
+            size = max(64, 2 * row)
+            self.h = _grow(self.h, size).astype(np.float64)
+            self.gross = _grow(self.gross, size).astype(np.float64)
+            self.const = _grow(self.const, size).astype(np.float64)
+            self.nhold = _grow(self.nhold, size).astype(np.int64)
+            self.alive = _grow(self.alive, size).astype(bool)
+        self.nrows += 1
+        self.keys.append(key)
+        self.row_of[key] = row
+        self.row_cols.append(b"")
+        self.alive[row] = True
+        self.h[row] = 0.0
+        self.gross[row] = 0.0
+        self.const[row] = 0.0
+        self.nhold[row] = 0
+        return row
+
+    # --- prices -------------------------------------------------------------------
+
+    def sync_prices(self, state: State) -> list[str]:
+        """Revalue the holders of every market and asset whose price or parameters moved;
+        return the names of the columns recomputed.
+        """
+        self._ensure_columns(state)
+        done: list[str] = []
+        now = state.time
+        for market_id, model in self.markets.items():
+            market = state.markets[market_id]
+            feed = state.feeds[market.asset]
+            params = _market_params(market)
+            cum = current_cum_funding(market, feed.index_price, now)
+            if (
+                market.mark_price != model.mark
+                or feed.vol_sigma != model.sigma
+                or market.mm_sigma != model.mm_sigma
+                or params != model.params
+                or _drift(model, cum, market.mark_price) > FUNDING_RESYNC
+            ):
+                self._sync_market(model, market, feed.vol_sigma, params, cum)
+                done.append(market_id)
+            else:
+                model.cum_lo = min(model.cum_lo, cum)
+                model.cum_hi = max(model.cum_hi, cum)
+        for symbol, amodel in self.assets.items():
+            index = state.feeds[symbol].index_price
+            weight = state.assets[symbol].maint_weight
+            if index != amodel.index or weight != amodel.weight:
+                self._sync_asset(amodel, index, weight)
+                done.append(symbol)
+        return done
+
+    def _sync_market(
+        self, model: _MarketModel, market: Market, sigma: int, params: tuple[int, ...], cum: int
+    ) -> None:
+        model.mark = market.mark_price
+        model.sigma = sigma
+        model.mm_sigma = market.mm_sigma
+        model.params = params
+        model.cum_lo = model.cum_hi = cum
+        col = self.columns[model.column]
+        n = col.n
+        if n == 0:
+            return
+        hc, g = position_terms(
+            col.qty[:n], col.ref[:n], model.mark, float(cum - model.cum_base), params, sigma, model.mm_sigma
+        )
+        self._apply_column(col, hc, g)
+
+    def _sync_asset(self, model: _AssetModel, index: int, weight: int) -> None:
+        model.index = index
+        model.weight = weight
+        col = self.columns[model.column]
+        n = col.n
+        if n == 0:
+            return
+        value = col.qty[:n] * (index * (weight / ONE) / model.unit)
+        self._apply_column(col, value, value)
+
+    def _apply_column(self, col: _Column, hc: F64, g: F64) -> None:
+        n = col.n
+        rows = col.rows[:n]
+        self.h[rows] += hc - col.hc[:n]
+        self.gross[rows] += g - col.g[:n]
+        col.hc[:n] = hc
+        col.g[:n] = g
+        self.updates += 1
+
+    def recompute_all(self, state: State) -> None:
+        """Recompute every holding and every row from the columns (the full scan)."""
+        self._ensure_columns(state)
+        n = self.nrows
+        h = self.const[:n] - self.slack * self.nhold[:n]
+        gross = np.zeros(n)
+        self.h = h
+        self.gross = gross
+        self.const = self.const[:n].copy()
+        self.nhold = self.nhold[:n].copy()
+        self.alive = self.alive[:n].copy()
+        for col in self.columns:
+            col.hc[: col.n] = 0.0
+            col.g[: col.n] = 0.0
+        now = state.time
+        for market_id, model in self.markets.items():
+            market = state.markets[market_id]
+            feed = state.feeds[market.asset]
+            params = _market_params(market)
+            cum = current_cum_funding(market, feed.index_price, now)
+            model.mark = market.mark_price
+            model.sigma = feed.vol_sigma
+            model.mm_sigma = market.mm_sigma
+            model.params = params
+            model.cum_lo = model.cum_hi = cum
+            col = self.columns[model.column]
+            if col.n:
+                hc, g = position_terms(
+                    col.qty[: col.n],
+                    col.ref[: col.n],
+                    model.mark,
+                    float(cum - model.cum_base),
+                    params,
+                    model.sigma,
+                    model.mm_sigma,
+                )
+                self._set_column(col, hc, g)
+        for symbol, amodel in self.assets.items():
+            amodel.index = state.feeds[symbol].index_price
+            amodel.weight = state.assets[symbol].maint_weight
+            col = self.columns[amodel.column]
+            if col.n:
+                value = col.qty[: col.n] * (amodel.index * (amodel.weight / ONE) / amodel.unit)
+                self._set_column(col, value, value)
+        self.h[~self.alive] = np.inf
+        self.updates += 1
+
+    def _set_column(self, col: _Column, hc: F64, g: F64) -> None:
+        n = col.n
+        col.hc[:n] = hc
+        col.g[:n] = g
+        self.h += np.bincount(col.rows[:n], weights=hc, minlength=self.nrows)
+        self.gross += np.bincount(col.rows[:n], weights=g, minlength=self.nrows)
+
+    # --- accounts -----------------------------------------------------------------
+
+    def observe(self, state: State, events: Iterable[Event]) -> None:
+        """Bring the index in step with ``state`` after ``apply`` returned ``events``."""
+        self.sync_prices(state)
+        touched = accounts_named(state, events)
+        if touched:
+            self.refresh(state, touched)
+
+    def refresh(self, state: State, keys: Iterable[AccountKey]) -> None:
+        """Revalue the rows of these accounts from their records."""
+        self._ensure_columns(state)
+        now = state.time
+        quote = state.quote
+        for key in sorted(keys):
+            account = state.accounts.get(key)
+            if account is None:
+                continue
+            owner, sub = key
+            self._refresh_row(state, (owner, sub, CROSS), account, quote, now)
+            isolated = {m for m, p in account.positions.items() if p.isolated and p.size != 0}
+            old = self.isolated_rows.get(key, set())
+            for market_id in sorted(old | isolated):
+                self._refresh_row(state, (owner, sub, market_id), account, quote, now)
+            if isolated or old:
+                self.isolated_rows[key] = old | isolated
+
+    def _refresh_row(self, state: State, key: RowKey, account: Account, quote: str, now: int) -> None:
+        row = self.row_of.get(key)
+        if row is None:
+            row = self._new_row(key)
+        # Remove the row's old holdings.
+        for c in self.row_cols[row]:
+            col = self.columns[c]
+            slot = col.find(row)
+            if slot >= 0:
+                col.qty[slot] = 0.0
+                col.hc[slot] = 0.0
+                col.g[slot] = 0.0
+        bucket = key[2]
+        h = 0.0
+        gross = 0.0
+        cols: list[int] = []
+        if bucket == CROSS:
+            const = 0
+            for symbol, amount in account.balances.items():
+                if symbol == quote or amount <= 0:
+                    const += amount
+                    continue
+                amodel = self.assets[symbol]
+                feed = state.feeds[symbol]
+                weight = state.assets[symbol].maint_weight
+                value = float(amount) * (feed.index_price * (weight / ONE) / amodel.unit)
+                self._put(amodel.column, row, float(amount), 0.0, value, value)
+                h += value
+                gross += value
+                cols.append(amodel.column)
+            positions = [(m, p) for m, p in account.positions.items() if not p.isolated and p.size != 0]
+        else:
+            pos = account.positions.get(bucket)
+            if pos is None or not pos.isolated or pos.size == 0:
+                self.row_cols[row] = b""
+                self.alive[row] = False
+                self.h[row] = np.inf
+                self.gross[row] = 0.0
+                self.const[row] = 0.0
+                self.nhold[row] = 0
+                self.refreshed += 1
+                return
+            const = pos.isolated_margin
+            positions = [(bucket, pos)]
+        for market_id, pos in positions:
+            model = self.markets[market_id]
+            market = state.markets[market_id]
+            feed = state.feeds[market.asset]
+            cum = current_cum_funding(market, feed.index_price, now)
+            model.cum_lo = min(model.cum_lo, cum)
+            model.cum_hi = max(model.cum_hi, cum)
+            qty = float(pos.size)
+            ref = float(pos.funding_index - model.cum_base)
+            hc, g = position_terms_scalar(
+                qty,
+                ref,
+                market.mark_price,
+                float(cum - model.cum_base),
+                _market_params(market),
+                feed.vol_sigma,
+                market.mm_sigma,
+            )
+            self._put(model.column, row, qty, ref, hc, g)
+            h += hc
+            gross += g
+            cols.append(model.column)
+        self.row_cols[row] = _pack(cols)
+        self.alive[row] = True
+        self.const[row] = float(const)
+        self.nhold[row] = len(cols)
+        self.h[row] = float(const) - self.slack * len(cols) + h
+        self.gross[row] = gross
+        self.refreshed += 1
+
+    def _put(self, c: int, row: int, qty: float, ref: float, hc: float, g: float) -> None:
+        col = self.columns[c]
+        slot = col.slot_for(row)
+        col.qty[slot] = qty
+        col.ref[slot] = ref
+        col.hc[slot] = hc
+        col.g[slot] = g
+
+    # --- screening ----------------------------------------------------------------
+
+    def funding_drift(self, state: State) -> float:
+        """Return the largest unbooked funding of any market as a ratio of notional."""
+        worst = 0.0
+        now = state.time
+        for market_id, model in self.markets.items():
+            market = state.markets[market_id]
+            cum = current_cum_funding(market, state.feeds[market.asset].index_price, now)
+            worst = max(worst, _drift(model, cum, market.mark_price))
+        return worst
+
+    def tolerance(self, state: State) -> float:
+        return REL_TOL + self.funding_drift(state)
+
+    def screen(self, state: State) -> Screen:
+        """Return every row that may be liquidatable (a superset of the exact set)."""
+        self.sync_prices(state)
+        tol = self.tolerance(state)
+        n = self.nrows
+        rows = np.flatnonzero(self.h[:n] < tol * self.gross[:n])
+        keys = self.keys
+        return Screen(rows, [keys[r] for r in rows.tolist()], tol)
+
+    def estimate(self, key: RowKey) -> tuple[float, float]:
+        """Return (health estimate without slack, gross) of one row."""
+        row = self.row_of[key]
+        return float(self.h[row] + self.slack * self.nhold[row]), float(self.gross[row])
+
+    def holdings(self) -> int:
+        return sum(col.live() for col in self.columns)
+
+
+def _drift(model: _MarketModel, cum: int, mark: int) -> float:
+    """Unbooked funding of a market as a ratio of notional: the largest change of the
+    cumulative index since any holder's value was computed, per quote of notional.
+    """
+    spread = max(cum - model.cum_lo, model.cum_hi - cum)
+    if spread <= 0:
+        return 0.0
+    return spread / (float(ONE) * max(mark, 1))
+
+
+def _pack(cols: list[int]) -> bytes | tuple[int, ...]:
+    if all(c < 256 for c in cols):
+        return bytes(cols)
+    return tuple(cols)
+
+
+def cross_key(key: AccountKey) -> RowKey:
+    return (key[0], key[1], CROSS)
+
+
+def pool_row(pool_id: str) -> RowKey:
+    owner, sub = pool_account_key(pool_id)
+    return (owner, sub, CROSS)
