@@ -313,7 +313,9 @@ def process_liquidate(state: State, tx: Liquidate) -> list[Event]:
     if tx.size is not None:
         size = min(size, tx.size)
     fund = state.insurance[market.domain]
-    plan = plan_match(state, market, key, closing_buy, size, edge, False, use_pool=False, fees=False)
+    plan = plan_match(
+        state, market, key, closing_buy, size, edge, False, use_pool=False, fees=False, skip_account=key
+    )
     fills, q_book, flow_book = _cap_fills(plan, market, even, fund)
     q_pool = _pool_backstop(state, market, domain, even, size - q_book, edge, q_book, flow_book, fund)
     flow_pool = close_flow(even.sign, q_pool, edge)
@@ -365,7 +367,7 @@ def process_liquidate(state: State, tx: Liquidate) -> list[Event]:
     cross_before = account.balances.get(state.quote, 0)
     if fills:
         live = Plan(fills=fills, filled=q_book, notional=sum(f.notional for f in fills))
-        live.cancels = [c for c in plan.cancels if c[0].account != key]
+        live.cancels = plan.cancels
         apply_plan(state, market, key, order_id, closing_buy, live, events)
     pool = pool_for_market(state, market)
     if q_pool and pool is not None:

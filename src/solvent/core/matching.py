@@ -104,12 +104,14 @@ def plan_match(
     exclude_order: int | None = None,
     use_pool: bool = True,
     fees: bool = True,
+    skip_account: AccountKey | None = None,
 ) -> Plan:
     """Plan matching ``size`` atoms at prices no worse than ``limit``; mutate nothing.
 
     ``use_pool=False`` keeps the pool out (a liquidation meets it at the band
     edge instead); ``fees=False`` (liquidations) charges the taker nothing and
-    pays makers no rebate, since the liquidated account pays its penalty instead.
+    pays makers no rebate, since the liquidated account pays its penalty instead;
+    ``skip_account``'s own orders are passed over (a liquidation cancels them).
     """
     remaining = size
     levels = market.book.asks if is_buy else market.book.bids
@@ -170,7 +172,7 @@ def plan_match(
             if remaining == 0:
                 break
         for order in level.values():
-            if order.id == exclude_order:
+            if order.id == exclude_order or order.account == skip_account:
                 continue
             maker = order.account
             if maker[0] == owner:
