@@ -196,13 +196,15 @@ def test_no_event_expectation() -> None:
 
 def test_insurance_expectation() -> None:
     def fund(state: State) -> None:
-        state.insurance["MAJ"] = 1_000_000 * 10**6
+        state.insurance["MAJ"] = 1_234_567_500_000
+        state.insurance.pop("NEW", None)
 
     for spec, ok in (
-        ({"domain": "MAJ", "is": "1000000"}, True),
-        ({"domain": "MAJ", "at_least": "999999.999999"}, True),
-        ({"domain": "ALT", "is": "0"}, True),
-        ({"domain": "MAJ", "is": "999999"}, False),
+        ({"domain": "MAJ", "is": "1234567.5"}, True),
+        ({"domain": "MAJ", "at_least": "1234567.499999"}, True),
+        ({"domain": "NEW", "is": "0"}, True),  # a domain without a fund holds 0
+        ({"domain": "MAJ", "is": "1234567"}, False),
+        ({"domain": "MAJ", "below": "1234567.5"}, False),
     ):
         replay = run_lines(BASE + json.dumps({"expect": {"insurance": spec}}) + "\n", setup=fund)
         assert (replay.failure is None) is ok, (spec, replay.failure)
