@@ -116,6 +116,15 @@ def check_price(market: Market, price: int) -> None:
         raise OffTick(f"price {price} is not a multiple of the tick {market.tick} in {market.id}")
 
 
+def check_client_id(client_id: int | None) -> None:
+    if client_id is None:
+        return
+    if client_id < 0:
+        raise InvalidAmount(f"client_id must not be negative, was {client_id}")
+    if client_id > MAX_AMOUNT:
+        raise AmountTooLarge(f"client_id exceeds {MAX_AMOUNT}")
+
+
 def band_edges(market: Market) -> tuple[int, int]:
     """Return the lowest and highest price an order may carry: mark * (1 ± price_band)."""
     mark = market.mark_price
@@ -192,6 +201,7 @@ def execute_order(
     # VALIDATE
     account = get_account(state, key)
     check_size(market, size)
+    check_client_id(client_id)
     if market.mark_price == 0:
         raise NoIndexPrice(f"{market.id} has no index price yet; wait for the first reports")
     lo, hi = band_edges(market)
@@ -452,6 +462,7 @@ def process_place_trigger(state: State, tx: PlaceTrigger) -> list[Event]:
     key = (tx.owner, tx.subaccount)
     account = get_account(state, key)
     check_price(market, tx.trigger_price)
+    check_client_id(tx.client_id)
     mark = market.mark_price
     if mark == 0:
         raise NoIndexPrice(f"{market.id} has no mark price yet")
