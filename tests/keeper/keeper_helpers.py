@@ -1,0 +1,148 @@
+"""
+Builders and checks shared by the keeper tests.
+
+``Market`` wraps a Fixture F state, a keeper and ``apply``: every transaction
+it applies is observed by the keeper's index, as a node would do. Prices at
+the start: BTC 100,000, ETH 2,000, ALT 1 (USDC per unit). In BTC-PERP the
+lot is 0.0001 BTC, IMF 10%, MMF 5%.
+"""
+
+from dataclasses import dataclass, field
+
+from solvent.core.engine import apply
+from solvent.core.events import Event
+from solvent.core.state import State, TimeInForce
+from solvent.core.tx import Deposit, PlaceOrder, PoolDeposit, PriceReport, SetTime, Tx
+from solvent.core.units import AccountKey, to_atoms
+from solvent.defaults import address_of, reporters, usd
+from solvent.keeper import Keeper, RiskIndex, exact_risk
+from solvent.keeper.risk_index import CROSS, RowKey
+from solvent.scenario import start_state
+
+START = {"BTC": "100000", "ETH": "2000", "ALT": "1", "USDT": "1"}
+QUOTE = 10**6
+
+
+def size(text: str) -> int:
+    """Base units (``"0.5"``) in size atoms."""
+    return to_atoms(text, 8)
+
+
+def key(name: str, sub: int = 0) -> AccountKey:
+    return (address_of(name), sub)
+
+
+def prices_txs(state: State, asset: str, price: str) -> list[Tx]:
+    return [PriceReport(r, asset, usd(price), state.time) for r in reporters(asset)]
+
+
+@dataclass
+class Market:
+    """A Fixture F state whose every transaction the keeper observes."""
+
+    state: State = field(default_factory=lambda: start_state("fixture_f"))
+    keeper: Keeper = field(default_factory=lambda: Keeper(address_of("keeper")))
+    log: list[tuple[Tx, list[Event]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.keeper.index = RiskIndex.from_state(self.state)
+
+    @property
+    def index(self) -> RiskIndex:
+        assert self.keeper.index is not None
+        return self.keeper.index
+
+    def apply(self, tx: Tx) -> list[Event]:
+        events = apply(self.state, tx)
+        self.keeper.observe(self.state, events)
+        self.log.append((tx, events))
+        return events
+
+    def prices(self, **prices: str) -> None:
+        for asset, price in prices.items():
+            for tx in prices_txs(self.state, asset, price):
+                self.apply(tx)
+
+    def start(self) -> "Market":
+        self.prices(**START)
+        return self
+
+    def advance(self, seconds: int) -> None:
+        self.apply(SetTime(self.state.time + seconds))
+
+    def deposit(self, name: str, amount: str, asset: str = "USDC", sub: int = 0) -> None:
+        decimals = self.state.assets[asset].decimals
+        self.apply(Deposit(address_of(name), sub, asset, to_atoms(amount, decimals)))
+
+    def fund_pool(self, amount: str, lp: str = "lp") -> None:
+        self.deposit(lp, amount)
+        self.apply(PoolDeposit(address_of(lp), 0, "LP", usd(amount)))
+
+    def trade(
+        self, taker: str, market: str, side: str, amount: str, price: str, maker: str = "maker", sub: int = 0
+    ) -> None:
+        """``maker`` rests the opposite side at ``price``, ``taker`` takes it (IOC)."""
+        is_buy = side == "buy"
+        self.apply(PlaceOrder(address_of(maker), 0, market, not is_buy, size(amount), usd(price)))
+        self.apply(
+            PlaceOrder(address_of(taker), sub, market, is_buy, size(amount), usd(price), TimeInForce.IOC)
+        )
+
+    def bid(self, name: str, market: str, amount: str, price: str, is_buy: bool = True) -> None:
+        self.apply(PlaceOrder(address_of(name), 0, market, is_buy, size(amount), usd(price)))
+
+
+def all_rows(state: State) -> list[RowKey]:
+    """Every bucket of the state: each cross bucket and each isolated position."""
+    rows: list[RowKey] = []
+    for (owner, sub), account in state.accounts.items():
+        rows.append((owner, sub, CROSS))
+        rows.extend((owner, sub, m) for m, p in account.positions.items() if p.isolated and p.size)
+    return rows
+
+
+def exact_liquidatable(state: State) -> set[RowKey]:
+    found = set()
+    for row in all_rows(state):
+        risk = exact_risk(state, row)
+        if risk is not None and risk.is_liquidatable:
+            found.add(row)
+    return found
+
+
+def check_index(state: State, index: RiskIndex) -> None:
+    """The screen holds every liquidatable bucket, and the incremental index equals a
+    full recompute from the state within the screening tolerance.
+    """
+    screen = index.screen(state)
+    missed = exact_liquidatable(state) - set(screen.keys)
+    assert not missed, f"the screen missed {missed}"
+    full = RiskIndex.from_state(state)
+    tol = index.tolerance(state)
+    for row_key, row in full.row_of.items():
+        mine = index.row_of.get(row_key)
+        assert mine is not None, f"{row_key} is not indexed"
+        assert index.alive[mine]
+        assert index.nhold[mine] == full.nhold[row]
+        gross = float(full.gross[row])
+        assert abs(float(index.gross[mine]) - gross) <= 1e-9 * gross + 1.0
+        assert abs(float(index.h[mine]) - float(full.h[row])) <= tol * gross + 1.0, row_key
+    alive = {k for k, r in index.row_of.items() if index.alive[r]}
+    assert alive == set(full.row_of), alive ^ set(full.row_of)
+
+
+def check_model(state: State, index: RiskIndex, atoms_per_holding: float = 4.0) -> None:
+    """Each row's estimate is within a few atoms per holding (plus float error and unbooked
+    funding) of the exact health.
+    """
+    tol = index.tolerance(state) - 1e-6 + 1e-12
+    for row in all_rows(state):
+        risk = exact_risk(state, row)
+        assert risk is not None
+        estimate, gross = index.estimate(row)
+        n = int(index.nhold[index.row_of[row]])
+        assert abs(estimate - risk.health) <= atoms_per_holding * n + tol * gross + 1e-6, (
+            row,
+            estimate,
+            risk.health,
+        )
