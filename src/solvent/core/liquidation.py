@@ -72,7 +72,16 @@ from solvent.core.events import Event, event
 from solvent.core.fixed import ONE
 from solvent.core.ledger import MAX_SUBACCOUNT, check_address, get_asset
 from solvent.core.margin import _position_terms, bucket_risk, cross_risk
-from solvent.core.matching import Fill, Plan, apply_plan, apply_trade, charge, order_cancelled, plan_match
+from solvent.core.matching import (
+    Fill,
+    Plan,
+    apply_plan,
+    apply_trade,
+    charge,
+    fill_event,
+    order_cancelled,
+    plan_match,
+)
 from solvent.core.oracle import is_stale
 from solvent.core.orders import check_size, get_account, get_market
 from solvent.core.pool import pool_equity, pool_for_market
@@ -371,28 +380,13 @@ def process_liquidate(state: State, tx: Liquidate) -> list[Event]:
         apply_plan(state, market, key, order_id, closing_buy, live, events)
     pool = pool_for_market(state, market)
     if q_pool and pool is not None:
-        pool_account = state.accounts[pool.account]
-        apply_trade(state, account, market, -even.sign * q_pool, flow_pool, events)
-        apply_trade(state, pool_account, market, even.sign * q_pool, -flow_pool, events)
-        events.append(
-            event(
-                "Fill",
-                market=market.id,
-                taker=format_account(key),
-                maker=format_account(pool.account),
-                taker_order=order_id,
-                maker_order=None,
-                taker_is_buy=closing_buy,
-                size=q_pool,
-                notional=abs(flow_pool),
-                taker_fee=0,
-                maker_fee=0,
-            )
+        _hand_over(
+            state, market, account, state.accounts[pool.account], even.sign * q_pool, flow_pool, events
         )
+        backstop = Fill(None, pool.account, q_pool, abs(flow_pool), 0, 0, 0)
+        events.append(fill_event(market.id, key, order_id, closing_buy, backstop))
     for taker_key, q, flow in adl_takers:
-        other = state.accounts[taker_key]
-        apply_trade(state, account, market, -even.sign * q, flow, events)
-        apply_trade(state, other, market, even.sign * q, -flow, events)
+        _hand_over(state, market, account, state.accounts[taker_key], even.sign * q, flow, events)
         events.append(
             event(
                 "Deleveraged",
@@ -433,6 +427,14 @@ def process_liquidate(state: State, tx: Liquidate) -> list[Event]:
     else:
         settle_residual(state, account, key, market.domain, events)
     return events
+
+
+def _hand_over(
+    state: State, market: Market, account: Account, other: Account, size: int, flow: int, events: list[Event]
+) -> None:
+    """Move ``size`` of the liquidated position to ``other`` for ``flow`` quote atoms."""
+    apply_trade(state, account, market, -size, flow, events)
+    apply_trade(state, other, market, size, -flow, events)
 
 
 def _insurance_paid(state: State, domain: str, key: AccountKey, amount: int) -> Event:

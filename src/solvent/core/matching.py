@@ -78,6 +78,23 @@ def order_cancelled(market_id: str, order_id: int, account: AccountKey, remainin
     )
 
 
+def fill_event(market_id: str, taker: AccountKey, taker_order_id: int, is_buy: bool, fill: Fill) -> Event:
+    """Return the event of one fill; a pool fill shows the pool's fee share as a negative maker fee."""
+    return event(
+        "Fill",
+        market=market_id,
+        taker=format_account(taker),
+        maker=format_account(fill.maker),
+        taker_order=taker_order_id,
+        maker_order=fill.maker_order.id if fill.maker_order is not None else None,
+        taker_is_buy=is_buy,
+        size=fill.size,
+        notional=fill.notional,
+        taker_fee=fill.taker_fee,
+        maker_fee=fill.maker_fee if fill.maker_order is not None else -fill.pool_fee,
+    )
+
+
 def fee_up(notional: int, rate: int) -> int:
     """Return a fee rounded against its payer: up when paid, down when a rebate."""
     return -((-notional * rate) // ONE) if rate >= 0 else -((notional * -rate) // ONE)
@@ -328,18 +345,4 @@ def apply_plan(
             order.size -= fill.size
             if order.size == 0:
                 remove_order(book, order)
-        events.append(
-            event(
-                "Fill",
-                market=market.id,
-                taker=format_account(taker),
-                maker=format_account(fill.maker),
-                taker_order=taker_order_id,
-                maker_order=fill.maker_order.id if fill.maker_order is not None else None,
-                taker_is_buy=is_buy,
-                size=fill.size,
-                notional=fill.notional,
-                taker_fee=fill.taker_fee,
-                maker_fee=fill.maker_fee if fill.maker_order is not None else -fill.pool_fee,
-            )
-        )
+        events.append(fill_event(market.id, taker, taker_order_id, is_buy, fill))
