@@ -262,3 +262,20 @@ def test_advance_freshness_is_judged_at_the_new_time(every: int, reported: bool)
     assert replay.failure is None, str(replay.failure)
     last = {r.timestamp for r in replay.state.feeds["ALT"].reporters.values()}
     assert last == ({1_700_000_000 + 2 * every} if reported else {1_700_000_000})
+
+
+def test_check_refusals_judges_by_the_state_hash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refusal that only reorders a dict (same content, same canonical hash) changes nothing."""
+    text = BASE + '{"tx": "Withdraw", "account": "trader", "asset": "USDC", "amount": "5000"}\n'
+    text += '{"expect": {"error": "InsufficientMargin"}}\n'
+    real_apply = scenario.apply
+
+    def reordering_apply(state: State, tx: Tx) -> list[Event]:
+        if isinstance(tx, Withdraw):
+            first = next(iter(state.accounts))
+            state.accounts[first] = state.accounts.pop(first)  # moved to the end
+            raise InsufficientMargin("refused after reordering")
+        return real_apply(state, tx)
+
+    monkeypatch.setattr(scenario, "apply", reordering_apply)
+    assert _run(text, check_refusals=True) is None
