@@ -27,6 +27,8 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/matching.py
 	$(BIN)/python bench/state.py
+	$(BIN)/python bench/risk_scan.py
+	$(BIN)/python bench/liquidation.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

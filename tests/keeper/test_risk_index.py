@@ -24,9 +24,9 @@ from solvent.keeper.risk_index import (
     CROSS,
     FUNDING_RESYNC,
     RiskIndex,
-    _market_params,
     accounts_named,
     fraction_terms,
+    market_params,
     position_terms,
     position_terms_scalar,
 )
@@ -53,7 +53,7 @@ def test_fractions_match_the_core(notional: int, sigma: int, mm_sigma: int, size
     market.margin.imf_size_factor = size_factor
     market.margin.mmf_size_factor = size_factor // 2
     _, mmf = compute_fractions(market, sigma, notional, 0, mm_sigma)
-    params = _market_params(market)
+    params = market_params(market)
     imf0, mmf0, imf_sf, mmf_sf = fraction_terms(params, sigma, mm_sigma)
     root = (notional / params[2]) ** 0.5
     model = min(mmf0 + mmf_sf * root, imf0 + imf_sf * root, 1.0)

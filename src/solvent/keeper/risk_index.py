@@ -104,14 +104,14 @@ def _grow(a: NDArray[np.generic], size: int) -> NDArray[np.generic]:
 class _Column:
     """The holders of one market or collateral asset, sorted by row except a short tail."""
 
-    __slots__ = ("g", "hc", "n", "qty", "ref", "rows", "sorted_n")
+    __slots__ = ("fref", "g", "hc", "n", "qty", "rows", "sorted_n")
 
-    def __init__(self, rows: I64, qty: F64, ref: F64) -> None:
+    def __init__(self, rows: I64, qty: F64, fref: F64) -> None:
         self.n = len(rows)
         self.sorted_n = self.n  # rows[:sorted_n] ascending; the tail is unordered
         self.rows = rows
         self.qty = qty  # size atoms (markets) or asset atoms (collateral); 0 = a dead slot
-        self.ref = ref  # funding index minus the column's base (markets)
+        self.fref = fref  # qty * (funding index - column base) / (SIZE_ONE * ONE) (markets)
         self.hc = np.zeros(self.n)  # contribution to h: value - MM (markets), weighted value (assets)
         self.g = np.zeros(self.n)  # contribution to gross: notional, or weighted value
 
@@ -141,13 +141,13 @@ class _Column:
             size = max(16, 2 * self.n)
             self.rows = _grow(self.rows, size).astype(np.int64)
             self.qty = _grow(self.qty, size).astype(np.float64)
-            self.ref = _grow(self.ref, size).astype(np.float64)
+            self.fref = _grow(self.fref, size).astype(np.float64)
             self.hc = _grow(self.hc, size).astype(np.float64)
             self.g = _grow(self.g, size).astype(np.float64)
         slot = self.n
         self.rows[slot] = row
         self.qty[slot] = 0.0
-        self.ref[slot] = 0.0
+        self.fref[slot] = 0.0
         self.hc[slot] = 0.0
         self.g[slot] = 0.0
         self.n += 1
@@ -160,7 +160,7 @@ class _Column:
         order = live[np.argsort(self.rows[live], kind="stable")]
         self.rows = self.rows[order]
         self.qty = self.qty[order]
-        self.ref = self.ref[order]
+        self.fref = self.fref[order]
         self.hc = self.hc[order]
         self.g = self.g[order]
         self.n = self.sorted_n = len(order)
@@ -194,7 +194,7 @@ class _AssetModel:
     unit: int = 1
 
 
-def _market_params(market: Market) -> tuple[int, ...]:
+def market_params(market: Market) -> tuple[int, ...]:
     m = market.margin
     return (
         m.base_imf,
@@ -218,38 +218,91 @@ def fraction_terms(params: tuple[int, ...], sigma: int, mm_sigma: int) -> tuple[
     return imf0, mmf0, imf_sf / ONE, mmf_sf / ONE
 
 
+def funding_ref(qty: float, funding_index: int, base: int) -> float:
+    """Return a holding's settled-funding term qty * (funding_index - base) / (SIZE_ONE * ONE)."""
+    return qty * (float(funding_index - base) / _FUNDING_SCALE)
+
+
+class Work:
+    """Scratch arrays reused across updates: large temporaries would otherwise be mapped
+    and faulted in afresh by every numpy operation, which costs more than the arithmetic.
+    """
+
+    def __init__(self) -> None:
+        self.buffers: list[F64] = [np.zeros(0) for _ in range(4)]
+
+    def get(self, n: int) -> list[F64]:
+        if len(self.buffers[0]) < n:
+            size = max(n, 2 * len(self.buffers[0]))
+            self.buffers = [np.empty(size) for _ in range(4)]
+        return [b[:n] for b in self.buffers]
+
+
+def position_terms_into(
+    qty: F64,
+    fref: F64,
+    mark: int,
+    cum_rel: float,
+    params: tuple[int, ...],
+    sigma: int,
+    mm_sigma: int,
+    out_h: F64,
+    out_g: F64,
+    tmp: F64,
+    tmp2: F64,
+) -> None:
+    """Write per holding value - MM into ``out_h`` and notional into ``out_g`` (quote atoms).
+
+    ``qty`` in size atoms, ``fref`` from ``funding_ref``, ``cum_rel`` the market's
+    cumulative funding relative to the same base. No array is allocated.
+    """
+    px = mark / SIZE_ONE
+    np.abs(qty, out=out_g)
+    np.multiply(out_g, px, out=out_g)
+    # value = qty * mark - qty * (cum - funding_index) = qty * (mark - cum) + fref
+    np.multiply(qty, px - cum_rel / _FUNDING_SCALE, out=out_h)
+    np.add(out_h, fref, out=out_h)
+    imf0, mmf0, imf_sf, mmf_sf = fraction_terms(params, sigma, mm_sigma)
+    if not (imf_sf or mmf_sf):
+        np.multiply(out_g, min(mmf0, imf0, 1.0), out=tmp)
+    else:
+        np.multiply(out_g, 1.0 / params[2], out=tmp)
+        np.sqrt(tmp, out=tmp)  # root
+        if mmf0 <= imf0 and mmf_sf <= imf_sf:
+            # mmf <= imf before imf is capped at 1, so min(mmf, min(imf, 1)) = min(mmf, 1)
+            np.multiply(tmp, mmf_sf, out=tmp)
+            np.add(tmp, mmf0, out=tmp)
+            np.minimum(tmp, 1.0, out=tmp)
+        else:
+            np.multiply(tmp, imf_sf, out=tmp2)
+            np.add(tmp2, imf0, out=tmp2)
+            np.minimum(tmp2, 1.0, out=tmp2)  # imf
+            np.multiply(tmp, mmf_sf, out=tmp)
+            np.add(tmp, mmf0, out=tmp)
+            np.minimum(tmp, tmp2, out=tmp)  # mmf
+        np.multiply(tmp, out_g, out=tmp)
+    np.subtract(out_h, tmp, out=out_h)
+
+
 def position_terms(
     qty: F64,
-    ref: F64,
+    fref: F64,
     mark: int,
     cum_rel: float,
     params: tuple[int, ...],
     sigma: int,
     mm_sigma: int,
 ) -> tuple[F64, F64]:
-    """Return per holding (value - MM, notional) in quote atoms, as floats.
-
-    ``qty`` in size atoms, ``ref`` the funding index of each holding and
-    ``cum_rel`` the market's cumulative funding, both relative to one base.
-    """
-    px = mark / SIZE_ONE
-    notional = np.abs(qty) * px
-    value = qty * px
-    value -= qty * ((cum_rel - ref) / _FUNDING_SCALE)
-    imf0, mmf0, imf_sf, mmf_sf = fraction_terms(params, sigma, mm_sigma)
-    if imf_sf or mmf_sf:
-        root = np.sqrt(notional / params[2])
-        imf = np.minimum(imf0 + imf_sf * root, 1.0)
-        mmf = np.minimum(mmf0 + mmf_sf * root, imf)
-        value -= notional * mmf
-    else:
-        value -= notional * min(mmf0, imf0, 1.0)
-    return value, notional
+    """Return per holding (value - MM, notional) in quote atoms, as new arrays."""
+    n = len(qty)
+    out_h, out_g, tmp, tmp2 = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    position_terms_into(qty, fref, mark, cum_rel, params, sigma, mm_sigma, out_h, out_g, tmp, tmp2)
+    return out_h, out_g
 
 
 def position_terms_scalar(
     qty: float,
-    ref: float,
+    fref: float,
     mark: int,
     cum_rel: float,
     params: tuple[int, ...],
@@ -259,12 +312,10 @@ def position_terms_scalar(
     """``position_terms`` for one holding, without numpy's per-call cost."""
     px = mark / SIZE_ONE
     notional = abs(qty) * px
-    value = qty * px
-    if cum_rel != 0.0 or ref != 0.0:
-        value -= qty * ((cum_rel - ref) / _FUNDING_SCALE)
+    value = qty * (px - cum_rel / _FUNDING_SCALE) + fref
     imf0, mmf0, imf_sf, mmf_sf = fraction_terms(params, sigma, mm_sigma)
     if imf_sf or mmf_sf:
-        root = math.sqrt(notional / params[2])
+        root = math.sqrt(notional * (1.0 / params[2]))
         imf = min(imf0 + imf_sf * root, 1.0)
         mmf = min(mmf0 + mmf_sf * root, imf)
     else:
@@ -298,13 +349,27 @@ def accounts_named(state: State, events: Iterable[Event]) -> set[AccountKey]:
     return keys
 
 
-@dataclass(frozen=True, slots=True)
 class Screen:
-    """The result of one screening: candidate rows and the tolerance used."""
+    """The result of one screening: candidate rows (a superset of the liquidatable ones)."""
 
-    rows: I64  # row numbers, ascending
-    keys: list[RowKey]
-    tolerance: float  # ratio of gross: REL_TOL + funding drift
+    __slots__ = ("_keys", "_source", "rows", "tolerance")
+
+    def __init__(self, rows: I64, source: list[RowKey], tolerance: float) -> None:
+        self.rows = rows  # row numbers, ascending
+        self.tolerance = tolerance  # ratio of gross: REL_TOL + funding drift
+        self._source = source  # the index's row keys (append-only)
+        self._keys: list[RowKey] | None = None
+
+    @property
+    def keys(self) -> list[RowKey]:
+        """The candidates' row keys (looked up on first use)."""
+        if self._keys is None:
+            source = self._source
+            self._keys = [source[r] for r in self.rows.tolist()]
+        return self._keys
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
 
 class RiskIndex:
@@ -326,6 +391,8 @@ class RiskIndex:
         self.markets: dict[str, _MarketModel] = {}
         self.assets: dict[str, _AssetModel] = {}
         self.column_name: list[str] = []
+        self.work = Work()
+        self._mask = np.zeros(0, dtype=bool)
         self.updates = 0  # vectorised column updates, for reporting
         self.refreshed = 0  # rows revalued from their record
 
@@ -339,7 +406,7 @@ class RiskIndex:
         ncols = len(index.columns)
         col_rows = [array("q") for _ in range(ncols)]
         col_qty = [array("d") for _ in range(ncols)]
-        col_ref = [array("d") for _ in range(ncols)]
+        col_fref = [array("d") for _ in range(ncols)]
         market_col = {m: model.column for m, model in index.markets.items()}
         market_base = {m: model.cum_base for m, model in index.markets.items()}
         asset_col = {a: model.column for a, model in index.assets.items()}
@@ -363,7 +430,7 @@ class RiskIndex:
                 c = asset_col[symbol]
                 col_rows[c].append(row)
                 col_qty[c].append(float(amount))
-                col_ref[c].append(0.0)
+                col_fref[c].append(0.0)
                 cols.append(c)
             isolated: list[str] = []
             for market_id, pos in account.positions.items():
@@ -374,8 +441,9 @@ class RiskIndex:
                     continue
                 c = market_col[market_id]
                 col_rows[c].append(row)
-                col_qty[c].append(float(pos.size))
-                col_ref[c].append(float(pos.funding_index - market_base[market_id]))
+                qty = float(pos.size)
+                col_qty[c].append(qty)
+                col_fref[c].append(funding_ref(qty, pos.funding_index, market_base[market_id]))
                 cols.append(c)
             consts.append(float(const))
             counts.append(len(cols))
@@ -388,8 +456,9 @@ class RiskIndex:
                 row_of[key] = row
                 c = market_col[market_id]
                 col_rows[c].append(row)
-                col_qty[c].append(float(pos.size))
-                col_ref[c].append(float(pos.funding_index - market_base[market_id]))
+                qty = float(pos.size)
+                col_qty[c].append(qty)
+                col_fref[c].append(funding_ref(qty, pos.funding_index, market_base[market_id]))
                 consts.append(float(pos.isolated_margin))
                 counts.append(1)
                 row_cols.append(_pack([c]))
@@ -405,7 +474,7 @@ class RiskIndex:
             index.columns[c] = _Column(
                 rows,
                 np.frombuffer(col_qty[c], dtype=np.float64).copy(),
-                np.frombuffer(col_ref[c], dtype=np.float64).copy(),
+                np.frombuffer(col_fref[c], dtype=np.float64).copy(),
             )
         index.recompute_all(state)
         return index
@@ -421,7 +490,7 @@ class RiskIndex:
                     market.asset,
                     len(self.columns),
                     cum,
-                    _market_params(market),
+                    market_params(market),
                     cum_lo=cum,
                     cum_hi=cum,
                 )
@@ -465,7 +534,7 @@ class RiskIndex:
         for market_id, model in self.markets.items():
             market = state.markets[market_id]
             feed = state.feeds[market.asset]
-            params = _market_params(market)
+            params = market_params(market)
             cum = current_cum_funding(market, feed.index_price, now)
             if (
                 market.mark_price != model.mark
@@ -499,10 +568,21 @@ class RiskIndex:
         n = col.n
         if n == 0:
             return
-        hc, g = position_terms(
-            col.qty[:n], col.ref[:n], model.mark, float(cum - model.cum_base), params, sigma, model.mm_sigma
+        hc, g, tmp, tmp2 = self.work.get(n)
+        position_terms_into(
+            col.qty[:n],
+            col.fref[:n],
+            model.mark,
+            float(cum - model.cum_base),
+            params,
+            sigma,
+            model.mm_sigma,
+            hc,
+            g,
+            tmp,
+            tmp2,
         )
-        self._apply_column(col, hc, g)
+        self._apply_column(col, hc, g, tmp)
 
     def _sync_asset(self, model: _AssetModel, index: int, weight: int) -> None:
         model.index = index
@@ -511,37 +591,40 @@ class RiskIndex:
         n = col.n
         if n == 0:
             return
-        value = col.qty[:n] * (index * (weight / ONE) / model.unit)
-        self._apply_column(col, value, value)
+        value, _, tmp, _ = self.work.get(n)
+        np.multiply(col.qty[:n], index * (weight / ONE) / model.unit, out=value)
+        self._apply_column(col, value, value, tmp)
 
-    def _apply_column(self, col: _Column, hc: F64, g: F64) -> None:
+    def _apply_column(self, col: _Column, hc: F64, g: F64, tmp: F64) -> None:
+        """Add the holdings' changes to their rows and keep the new contributions."""
         n = col.n
         rows = col.rows[:n]
-        self.h[rows] += hc - col.hc[:n]
-        self.gross[rows] += g - col.g[:n]
-        col.hc[:n] = hc
-        col.g[:n] = g
+        np.subtract(hc, col.hc[:n], out=tmp)
+        np.add.at(self.h, rows, tmp)
+        np.copyto(col.hc[:n], hc)
+        if g is not hc:
+            np.subtract(g, col.g[:n], out=tmp)
+            np.add.at(self.gross, rows, tmp)
+            np.copyto(col.g[:n], g)
+        else:
+            np.add.at(self.gross, rows, tmp)
+            np.copyto(col.g[:n], g)
         self.updates += 1
 
     def recompute_all(self, state: State) -> None:
         """Recompute every holding and every row from the columns (the full scan)."""
         self._ensure_columns(state)
         n = self.nrows
-        h = self.const[:n] - self.slack * self.nhold[:n]
-        gross = np.zeros(n)
-        self.h = h
-        self.gross = gross
-        self.const = self.const[:n].copy()
-        self.nhold = self.nhold[:n].copy()
-        self.alive = self.alive[:n].copy()
-        for col in self.columns:
-            col.hc[: col.n] = 0.0
-            col.g[: col.n] = 0.0
+        h = self.h[:n]
+        gross = self.gross[:n]
+        np.multiply(self.nhold[:n], -self.slack, out=h)
+        np.add(h, self.const[:n], out=h)
+        gross[:] = 0.0
         now = state.time
         for market_id, model in self.markets.items():
             market = state.markets[market_id]
             feed = state.feeds[market.asset]
-            params = _market_params(market)
+            params = market_params(market)
             cum = current_cum_funding(market, feed.index_price, now)
             model.mark = market.mark_price
             model.sigma = feed.vol_sigma
@@ -549,33 +632,38 @@ class RiskIndex:
             model.params = params
             model.cum_lo = model.cum_hi = cum
             col = self.columns[model.column]
-            if col.n:
-                hc, g = position_terms(
-                    col.qty[: col.n],
-                    col.ref[: col.n],
+            k = col.n
+            if k:
+                position_terms_into(
+                    col.qty[:k],
+                    col.fref[:k],
                     model.mark,
                     float(cum - model.cum_base),
                     params,
                     model.sigma,
                     model.mm_sigma,
+                    col.hc[:k],
+                    col.g[:k],
+                    *self.work.get(k)[:2],
                 )
-                self._set_column(col, hc, g)
+                self._add_column(col)
         for symbol, amodel in self.assets.items():
             amodel.index = state.feeds[symbol].index_price
             amodel.weight = state.assets[symbol].maint_weight
             col = self.columns[amodel.column]
-            if col.n:
-                value = col.qty[: col.n] * (amodel.index * (amodel.weight / ONE) / amodel.unit)
-                self._set_column(col, value, value)
-        self.h[~self.alive] = np.inf
+            k = col.n
+            if k:
+                np.multiply(col.qty[:k], amodel.index * (amodel.weight / ONE) / amodel.unit, out=col.hc[:k])
+                np.copyto(col.g[:k], col.hc[:k])
+                self._add_column(col)
+        h[~self.alive[:n]] = np.inf
         self.updates += 1
 
-    def _set_column(self, col: _Column, hc: F64, g: F64) -> None:
-        n = col.n
-        col.hc[:n] = hc
-        col.g[:n] = g
-        self.h += np.bincount(col.rows[:n], weights=hc, minlength=self.nrows)
-        self.gross += np.bincount(col.rows[:n], weights=g, minlength=self.nrows)
+    def _add_column(self, col: _Column) -> None:
+        k = col.n
+        n = self.nrows
+        self.h[:n] += np.bincount(col.rows[:k], weights=col.hc[:k], minlength=n)
+        self.gross[:n] += np.bincount(col.rows[:k], weights=col.g[:k], minlength=n)
 
     # --- accounts -----------------------------------------------------------------
 
@@ -656,17 +744,17 @@ class RiskIndex:
             model.cum_lo = min(model.cum_lo, cum)
             model.cum_hi = max(model.cum_hi, cum)
             qty = float(pos.size)
-            ref = float(pos.funding_index - model.cum_base)
+            fref = funding_ref(qty, pos.funding_index, model.cum_base)
             hc, g = position_terms_scalar(
                 qty,
-                ref,
+                fref,
                 market.mark_price,
                 float(cum - model.cum_base),
-                _market_params(market),
+                market_params(market),
                 feed.vol_sigma,
                 market.mm_sigma,
             )
-            self._put(model.column, row, qty, ref, hc, g)
+            self._put(model.column, row, qty, fref, hc, g)
             h += hc
             gross += g
             cols.append(model.column)
@@ -678,11 +766,11 @@ class RiskIndex:
         self.gross[row] = gross
         self.refreshed += 1
 
-    def _put(self, c: int, row: int, qty: float, ref: float, hc: float, g: float) -> None:
+    def _put(self, c: int, row: int, qty: float, fref: float, hc: float, g: float) -> None:
         col = self.columns[c]
         slot = col.slot_for(row)
         col.qty[slot] = qty
-        col.ref[slot] = ref
+        col.fref[slot] = fref
         col.hc[slot] = hc
         col.g[slot] = g
 
@@ -706,9 +794,13 @@ class RiskIndex:
         self.sync_prices(state)
         tol = self.tolerance(state)
         n = self.nrows
-        rows = np.flatnonzero(self.h[:n] < tol * self.gross[:n])
-        keys = self.keys
-        return Screen(rows, [keys[r] for r in rows.tolist()], tol)
+        limit = self.work.get(n)[0]
+        if len(self._mask) < n:
+            self._mask = np.zeros(len(self.h), dtype=bool)
+        mask = self._mask[:n]
+        np.multiply(self.gross[:n], tol, out=limit)
+        np.less(self.h[:n], limit, out=mask)
+        return Screen(np.flatnonzero(mask), self.keys, tol)
 
     def estimate(self, key: RowKey) -> tuple[float, float]:
         """Return (health estimate without slack, gross) of one row."""
