@@ -109,11 +109,14 @@ def test_index_follows_trades_prices_funding_and_isolated_margin() -> None:
     check_model(m.state, m.index)
     # A one-sided book: the premium EMA moves the mark and funding accrues each update.
     m.bid("bidder", "BTC-PERP", "0.2", "104000")
+    logged = len(m.log)
     for _ in range(20):
         m.advance(30)
         m.prices(**START)
         check_index(m.state, m.index)
         check_model(m.state, m.index)
+    # The mark moved with no IndexUpdated: the index follows the state, not that event.
+    assert not any(e.kind == "IndexUpdated" for _, events in m.log[logged:] for e in events)
     assert m.state.markets["BTC-PERP"].mark_price != usd("100000")
     assert m.state.markets["BTC-PERP"].funding_rate != 0
     for btc, eth, alt in (("96000", "2100", "0.95"), ("91000", "2200", "0.9"), ("87000", "2350", "0.84")):

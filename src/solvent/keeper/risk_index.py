@@ -22,9 +22,9 @@ maintenance fraction) recomputes the contributions of that market's
 holders only, in numpy, and adds the differences to their rows. A
 collateral asset's index or weight does the same for the rows holding it.
 Account changes come from the events ``apply`` returns: every account an
-event names (``account``, ``taker``, ``maker``, ``keeper``, ``source``,
-``destination``, ``liquidated``; a pool's own account for pool events) is
-revalued from its record. Prices are compared against the state on every
+event names (any ``owner/subaccount`` field: ``account``, ``taker``,
+``maker``, ``keeper``, ``source``, ``destination``, ``liquidated``; a pool's
+own account for pool events) is revalued from its record. Prices are compared against the state on every
 ``observe`` rather than read from ``IndexUpdated`` alone, because a mark
 can move without an index change (the premium EMA) and ``mm_sigma`` rises
 over time.
@@ -88,9 +88,6 @@ SORT_TAIL = 4096  # holdings appended out of order before a column is re-sorted
 CROSS = ""  # the bucket name of a cross row
 
 RowKey = tuple[str, int, str]  # (owner, subaccount, "" or isolated market id)
-
-# Event fields that name accounts as "owner/subaccount".
-ACCOUNT_FIELDS = ("account", "taker", "maker", "keeper", "source", "destination", "liquidated")
 
 _FUNDING_SCALE = float(SIZE_ONE) * float(ONE)
 
@@ -332,20 +329,24 @@ def parse_account(text: str) -> AccountKey | None:
 
 
 def accounts_named(state: State, events: Iterable[Event]) -> set[AccountKey]:
-    """Return every existing account an event names (pools: their own account)."""
+    """Return every existing account an event names (pools: their own account).
+
+    Every string field of the form ``owner/subaccount`` that is an account of the state
+    counts, whatever its name (``account``, ``taker``, ``maker``, ``keeper``, ``source``,
+    ``destination``, ``liquidated`` today), so that a new event kind is covered too.
+    """
     keys: set[AccountKey] = set()
     accounts = state.accounts
     for ev in events:
-        data = ev.data
-        for name in ACCOUNT_FIELDS:
-            value = data.get(name)
-            if isinstance(value, str):
+        for name, value in ev.data.items():
+            if not isinstance(value, str):
+                continue
+            if name == "pool" and value in state.pools:
+                keys.add(state.pools[value].account)
+            elif "/" in value:
                 key = parse_account(value)
                 if key is not None and key in accounts:
                     keys.add(key)
-        pool = data.get("pool")
-        if isinstance(pool, str) and pool in state.pools:
-            keys.add(state.pools[pool].account)
     return keys
 
 
