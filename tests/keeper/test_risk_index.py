@@ -17,7 +17,7 @@ from solvent.core.events import event
 from solvent.core.fixed import ONE
 from solvent.core.margin import compute_fractions
 from solvent.core.state import Account, Position, State
-from solvent.core.tx import MoveIsolatedMargin, SetMarginMode, SetTime, SettleFunding, Withdraw
+from solvent.core.tx import CancelAll, MoveIsolatedMargin, SetMarginMode, SetTime, SettleFunding, Withdraw
 from solvent.defaults import address_of, usd
 from solvent.keeper import exact_risk, risk_index
 from solvent.keeper.risk_index import (
@@ -315,3 +315,25 @@ def test_screen_catches_buckets_one_atom_under(
     assert exact_liquidatable(state) == set(rows)
     assert set(rows) <= set(m.index.screen(state).keys)
     assert {u.row for u in m.keeper.underwater(state)} == set(rows)
+
+
+def test_a_closed_position_opened_after_funding_leaves_nothing_behind() -> None:
+    """A holding whose funding index differs from the column's base, once closed, must not
+    keep contributing when its market's price later moves.
+    """
+    m = Market().start()
+    m.deposit("maker", "10000000")
+    m.deposit("bidder", "10000000")
+    m.bid("bidder", "BTC-PERP", "0.2", "104000")
+    for _ in range(12):  # funding accrues: cum_funding moves away from the index's base
+        m.advance(30)
+        m.prices(BTC="100000")
+    assert m.state.markets["BTC-PERP"].cum_funding != m.index.markets["BTC-PERP"].cum_base
+    m.apply(CancelAll(address_of("bidder"), 0))
+    m.deposit("a", "20000")
+    m.trade("a", "BTC-PERP", "buy", "0.5", "100000")
+    m.trade("a", "BTC-PERP", "sell", "0.5", "100000")
+    assert "BTC-PERP" not in m.state.accounts[key("a")].positions
+    m.advance(30)
+    m.prices(BTC="96000")
+    check_index(m.state, m.index)

@@ -701,8 +701,9 @@ class RiskIndex:
         for c in self.row_cols[row]:
             col = self.columns[c]
             slot = col.find(row)
-            if slot >= 0:
+            if slot >= 0:  # a dead slot contributes nothing, now and at every later update
                 col.qty[slot] = 0.0
+                col.fref[slot] = 0.0
                 col.hc[slot] = 0.0
                 col.g[slot] = 0.0
         bucket = key[2]
