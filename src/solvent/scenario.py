@@ -752,6 +752,7 @@ def humanise_event(state: State, ev: Event) -> dict[str, EventValue]:
             "keeper_reward",
             "insurance_fee",
             "deficit",
+            "shortfall",
             "balance",
             "proceeds",
         ):

@@ -238,7 +238,7 @@ def test_socialised_loss_is_exact_and_spares_accounts_without_positions() -> Non
     place(state, "taker", False, btc("0.3"), "100000", IOC)
     events: list[Event] = []
     before = {r: balance(state, r) for r in ("maker", "maker2", "taker", "trader", "lp")}
-    socialise(state, "MAJ", key("lp"), 1_000_001, events)
+    assert socialise(state, "MAJ", key("lp"), 1_000_001, events) == 1_000_001
     charged = {e["account"]: e["amount"] for e in of_kind(events, "SocialisedLossCharged")}
     assert sum(charged.values()) == 1_000_001  # to the atom
     assert of_kind(events, "SocialisedLoss")[0]["amount"] == 1_000_001
@@ -249,7 +249,7 @@ def test_socialised_loss_is_exact_and_spares_accounts_without_positions() -> Non
     first_three = sorted(floors, key=key)[:3]
     for role, floor in floors.items():
         assert before[role] - after[role] == floor + (role in first_three)
-    assert after["lp"] - before["lp"] == 1_000_001  # credited to the bankrupt account, which has no position
+    assert after["lp"] == before["lp"]  # no position, no charge (the caller credits the bankrupt)
 
 
 def test_collateral_sale_price_and_order() -> None:

@@ -17,8 +17,11 @@ weighted), unrealised PnL U = size * mark - cost and notional N:
 so the most profitable and most leveraged go first. Accounts with E <= 0
 (themselves liquidatable) are not ranked. Each is deleveraged only as far
 as its bucket keeps a value >= 0 after trading at the bankruptcy price:
-ADL must not make new victims. ``queue`` and ``rank_of`` let traders see
-their place before it happens.
+ADL must not make new victims. What they cannot take at that price is
+closed against the same queue at the mark, where they lose nothing, and the
+bankrupt account's shortfall is covered by the fund and then socialised
+(``liquidation``). ``queue`` and ``rank_of`` let traders see their place
+before it happens.
 """
 
 from dataclasses import dataclass
@@ -86,33 +89,47 @@ def rank_of(state: State, key: AccountKey, market: Market) -> tuple[int, int, in
 
 
 def deleverage_plan(
-    state: State, market: Market, bankrupt: AccountKey, sign: int, size: int, flow: int
+    state: State,
+    market: Market,
+    bankrupt: AccountKey,
+    sign: int,
+    size: int,
+    flow: int | None,
+    taken: dict[AccountKey, int] | None = None,
 ) -> list[tuple[AccountKey, int, int]]:
     """Plan closing ``size`` atoms of the bankrupt position (sign ``sign``) against the queue.
 
     ``flow`` is what the bankrupt account receives in all (signed, as its quote
-    flow); each taker's part is pro rata, with cumulative rounding so the parts
-    sum exactly. Returns (taker, size atoms, bankrupt account's flow from it).
+    flow): at the bankruptcy price, each taker only as far as its bucket keeps
+    a value >= 0; its parts are pro rata with cumulative rounding so they sum
+    exactly. With ``flow`` None the takers close at the mark instead (they
+    lose nothing against it, so no limit applies) and the bankrupt account's
+    shortfall becomes a deficit of the domain. ``taken`` holds sizes already
+    planned per taker. Returns (taker, size atoms, bankrupt account's flow).
     """
     mark = market.mark_price
     lot = market.lot
+    taken = taken or {}
     out: list[tuple[AccountKey, int, int]] = []
     done = 0
     for r in queue(state, market, -sign, exclude=bankrupt):
         if done == size:
             break
-        q = min(size - done, abs(r.size))
-        # The taker closes at flow/size per atom; its loss against the mark per atom
-        # must leave its bucket value >= 0.
-        # Price per base unit, rounded so the loss is not understated.
-        price = -((-abs(flow) * SIZE_ONE) // size) if sign > 0 else (abs(flow) * SIZE_ONE) // size
-        loss_per_unit = sign * (price - mark)
-        if loss_per_unit > 0:
-            q = min(q, (r.value * SIZE_ONE) // loss_per_unit)
+        q = min(size - done, abs(r.size) - taken.get(r.account, 0))
+        if flow is not None:
+            # The taker closes at flow/size per base unit (rounded so its loss is not
+            # understated); its loss against the mark must leave its value >= 0.
+            price = -((-abs(flow) * SIZE_ONE) // size) if sign > 0 else (abs(flow) * SIZE_ONE) // size
+            loss_per_unit = sign * (price - mark)
+            if loss_per_unit > 0:
+                q = min(q, (r.value * SIZE_ONE) // loss_per_unit)
         q -= q % lot
         if q <= 0:
             continue
-        before = (flow * done) // size
+        if flow is not None:
+            part = (flow * (done + q)) // size - (flow * done) // size
+        else:
+            part = (q * mark) // SIZE_ONE if sign > 0 else -((q * mark + SIZE_ONE - 1) // SIZE_ONE)
         done += q
-        out.append((r.account, q, (flow * done) // size - before))
+        out.append((r.account, q, part))
     return out

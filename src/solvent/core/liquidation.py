@@ -39,11 +39,14 @@ checks number for number. In short, for ``Liquidate(keeper, account, market, siz
    need more than the fund holds, the remainder is closed against opposite
    positions at the break-even flow (the bankruptcy price: never worse for
    them than that), highest ``adl.score`` first, each only as far as its own
-   bucket stays at or above zero value.
-7. **Socialised loss**: a bucket left with no positions and no collateral but
-   a negative quote balance is made whole by the fund, then by charges pro
-   rata to open notional on every other account with positions in the
-   domain (``SocialisedLoss``). Accounts without positions never pay (P5).
+   bucket stays at or above zero value; what they cannot take there is
+   closed against them at the mark, leaving a shortfall.
+7. **Socialised loss**: a shortfall, or a bucket left with no positions and
+   no collateral but a negative quote balance, is made whole by the fund,
+   then by charges pro rata to open notional on every other account with
+   positions in the domain (``SocialisedLoss``), each at most its own value.
+   Accounts without positions never pay (P5); what nobody can bear stays
+   owed by the bankrupt account (``UncoveredDeficit``).
 
 ``LiquidateCollateral`` sells a position-free account's collateral to the
 keeper at ``index * (1 - collateral_discount)``, enough to repay its quote
@@ -337,6 +340,10 @@ def process_liquidate(state: State, tx: Liquidate) -> list[Event]:
         if at_edge > fund:
             adl_flow = even.flow(size) - even.flow(q_fill)
             adl_takers = deleverage_plan(state, market, key, even.sign, left, adl_flow)
+            rest = left - sum(q for _, q, _ in adl_takers)
+            if rest:
+                taken = {k: q for k, q, _ in adl_takers}
+                adl_takers += deleverage_plan(state, market, key, even.sign, rest, None, taken)
     q_adl = sum(q for _, q, _ in adl_takers)
     if q_fill == 0 and q_adl == 0:
         raise NoLiquidityInBand(
@@ -345,14 +352,14 @@ def process_liquidate(state: State, tx: Liquidate) -> list[Event]:
         )
     flow_adl = sum(f for _, _, f in adl_takers)
     deficit = even.deficit(q_fill, flow_fill)
+    # ADL at the mark leaves a shortfall against the break-even flow: covered below.
+    shortfall = max(0, even.deficit(q_fill + q_adl, flow_fill + flow_adl) - deficit)
     surplus = max(0, flow_fill + flow_adl - even.flow(q_fill + q_adl))
     notional = abs(flow_fill)
     keeper_due = (notional * domain.keeper_fee) // ONE
     penalty = min(-((-notional * penalty_rate(domain)) // ONE), surplus)
     keeper_part = min(penalty, keeper_due)
     fund_part = penalty - keeper_part
-    fund_after = fund - deficit + fund_part
-    top_up = min(keeper_due - keeper_part, fund_after)
     # APPLY
     events: list[Event] = []
     book = market.book
@@ -365,11 +372,11 @@ def process_liquidate(state: State, tx: Liquidate) -> list[Event]:
     if keeper is None:
         keeper = Account(tx.keeper, tx.keeper_subaccount, {}, {})
         state.accounts[keeper_key] = keeper
-    state.insurance[market.domain] = fund_after - top_up
+    state.insurance[market.domain] = fund - deficit + fund_part
     charge(state, account, market, penalty - deficit)
-    keeper.balances[state.quote] = keeper.balances.get(state.quote, 0) + keeper_part + top_up
     if deficit:
         events.append(_insurance_paid(state, market.domain, key, deficit))
+    keeper.balances[state.quote] = keeper.balances.get(state.quote, 0) + keeper_part
     order_id = state.next_order_id
     state.next_order_id += 1
     isolated = pos.isolated
@@ -397,6 +404,19 @@ def process_liquidate(state: State, tx: Liquidate) -> list[Event]:
                 notional=abs(flow),
             )
         )
+    # What is still owed: ADL at the mark's shortfall, an isolated margin released below
+    # zero, or a cross bucket left with debt and nothing to sell; then the keeper's top-up.
+    if isolated and market.id not in account.positions:
+        released = account.balances.get(state.quote, 0) - cross_before
+        if released < 0:
+            cover_deficit(state, account, key, market.domain, -released, events)
+    elif not isolated and _nothing_to_sell(state, account):
+        settle_residual(state, account, key, market.domain, events)
+    elif shortfall:
+        cover_deficit(state, account, key, market.domain, shortfall, events, market)
+    top_up = min(keeper_due - keeper_part, state.insurance[market.domain])
+    state.insurance[market.domain] -= top_up
+    keeper.balances[state.quote] += top_up
     closed = q_fill + q_adl
     if window_fresh:
         market.liq_window_start = now
@@ -416,16 +436,9 @@ def process_liquidate(state: State, tx: Liquidate) -> list[Event]:
             keeper_reward=keeper_part + top_up,
             insurance_fee=fund_part,
             deficit=deficit,
+            shortfall=shortfall,
         )
     )
-    if isolated and market.id not in account.positions:
-        # A closed isolated position released its margin into the cross balance; a
-        # negative margin (rounding at most) is a deficit the cross bucket must not bear.
-        released = account.balances.get(state.quote, 0) - cross_before
-        if released < 0:
-            cover_deficit(state, account, key, market.domain, -released, events)
-    else:
-        settle_residual(state, account, key, market.domain, events)
     return events
 
 
@@ -447,38 +460,52 @@ def _insurance_paid(state: State, domain: str, key: AccountKey, amount: int) -> 
     )
 
 
+def _nothing_to_sell(state: State, account: Account) -> bool:
+    """Return whether the cross bucket holds no position and no collateral."""
+    holds_collateral = any(v > 0 for s, v in account.balances.items() if s != state.quote)
+    return not holds_collateral and not any(not p.isolated for p in account.positions.values())
+
+
 def settle_residual(
     state: State, account: Account, key: AccountKey, domain: str, events: list[Event]
 ) -> None:
     """Make whole a cross bucket left with debt and nothing to sell: no position, no collateral."""
-    holds_collateral = any(v > 0 for s, v in account.balances.items() if s != state.quote)
-    has_cross = any(not p.isolated for p in account.positions.values())
     quote = account.balances.get(state.quote, 0)
-    if has_cross or holds_collateral or quote >= 0:
-        return
-    cover_deficit(state, account, key, domain, -quote, events)
+    if quote < 0 and _nothing_to_sell(state, account):
+        cover_deficit(state, account, key, domain, -quote, events)
 
 
 def cover_deficit(
-    state: State, account: Account, key: AccountKey, domain: str, amount: int, events: list[Event]
+    state: State,
+    account: Account,
+    key: AccountKey,
+    domain: str,
+    amount: int,
+    events: list[Event],
+    market: Market | None = None,
 ) -> None:
-    """Credit ``amount`` to the account's cross balance: the domain's fund first, then a socialised loss."""
+    """Credit ``amount`` to the account (the bucket of ``market``, else its cross balance):
+    the domain's fund first, then a socialised loss.
+    """
     paid = min(amount, state.insurance[domain])
     if paid:
         state.insurance[domain] -= paid
-        account.balances[state.quote] = account.balances.get(state.quote, 0) + paid
         events.append(_insurance_paid(state, domain, key, paid))
-    if amount > paid:
-        socialise(state, domain, key, amount - paid, events)
+    covered = paid + (socialise(state, domain, key, amount - paid, events) if amount > paid else 0)
+    if market is not None:
+        charge(state, account, market, -covered)
+    else:
+        account.balances[state.quote] = account.balances.get(state.quote, 0) + covered
 
 
-def socialise(state: State, domain: str, key: AccountKey, loss: int, events: list[Event]) -> None:
+def socialise(state: State, domain: str, key: AccountKey, loss: int, events: list[Event]) -> int:
     """Charge ``loss`` to every other account with positions in the domain, pro rata to
     their open notional at the mark (rounded down, the remainder one atom each in
-    account order), and credit it to the bankrupt account. With no one to charge,
-    the debt stays on the account and ``UncoveredDeficit`` says so.
+    account order), each at most its own cross value, so that nobody is pushed below
+    zero; return what was charged, for the caller to credit to the bankrupt account.
+    What nobody can bear stays owed by the bankrupt account (``UncoveredDeficit``).
     """
-    weights: list[tuple[AccountKey, int]] = []
+    weights: list[tuple[AccountKey, int, int]] = []
     for other_key in sorted(state.accounts):
         if other_key == key:
             continue
@@ -489,19 +516,26 @@ def socialise(state: State, domain: str, key: AccountKey, loss: int, events: lis
             if market.domain == domain and pos.size:
                 weight += (abs(pos.size) * market.mark_price) // SIZE_ONE
         if weight:
-            weights.append((other_key, weight))
-    total = sum(w for _, w in weights)
-    if total == 0:
-        events.append(event("UncoveredDeficit", domain=domain, account=format_account(key), amount=loss))
-        return
-    charges = [(k, (loss * w) // total) for k, w in weights]
-    short = loss - sum(c for _, c in charges)
-    charges = [(k, c + (1 if i < short else 0)) for i, (k, c) in enumerate(charges)]
-    events.append(
-        event(
-            "SocialisedLoss", domain=domain, account=format_account(key), amount=loss, accounts=len(charges)
+            weights.append((other_key, weight, max(0, cross_risk(state, other).value_maint)))
+    total = sum(w for _, w, _ in weights)
+    shares = [(k, (loss * w) // total, cap) for k, w, cap in weights] if total else []
+    short = loss - sum(c for _, c, _ in shares)
+    charges = [(k, min(cap, c + (1 if i < short else 0))) for i, (k, c, cap) in enumerate(shares)]
+    charged = sum(c for _, c in charges)
+    if charged:
+        events.append(
+            event(
+                "SocialisedLoss",
+                domain=domain,
+                account=format_account(key),
+                amount=charged,
+                accounts=sum(1 for _, c in charges if c),
+            )
         )
-    )
+    if charged < loss:
+        events.append(
+            event("UncoveredDeficit", domain=domain, account=format_account(key), amount=loss - charged)
+        )
     for other_key, amount in charges:
         if amount == 0:
             continue
@@ -510,8 +544,7 @@ def socialise(state: State, domain: str, key: AccountKey, loss: int, events: lis
         events.append(
             event("SocialisedLossCharged", domain=domain, account=format_account(other_key), amount=amount)
         )
-    account = state.accounts[key]
-    account.balances[state.quote] = account.balances.get(state.quote, 0) + loss
+    return charged
 
 
 def process_liquidate_collateral(state: State, tx: LiquidateCollateral) -> list[Event]:
