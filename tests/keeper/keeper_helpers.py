@@ -79,13 +79,26 @@ class Market:
         self.apply(PoolDeposit(address_of(lp), 0, "LP", usd(amount)))
 
     def trade(
-        self, taker: str, market: str, side: str, amount: str, price: str, maker: str = "maker", sub: int = 0
+        self,
+        taker: str,
+        market: str,
+        side: str,
+        amount: str,
+        price: str | None = None,
+        maker: str = "maker",
+        sub: int = 0,
+        reduce_only: bool = False,
     ) -> None:
-        """``maker`` rests the opposite side at ``price``, ``taker`` takes it (IOC)."""
+        """``maker`` rests the opposite side at ``price`` (default: the mark on the tick),
+        ``taker`` takes it (IOC).
+        """
         is_buy = side == "buy"
-        self.apply(PlaceOrder(address_of(maker), 0, market, not is_buy, size(amount), usd(price)))
+        m = self.state.markets[market]
+        limit = usd(price) if price is not None else m.mark_price // m.tick * m.tick
+        qty = size(amount)
+        self.apply(PlaceOrder(address_of(maker), 0, market, not is_buy, qty, limit))
         self.apply(
-            PlaceOrder(address_of(taker), sub, market, is_buy, size(amount), usd(price), TimeInForce.IOC)
+            PlaceOrder(address_of(taker), sub, market, is_buy, qty, limit, TimeInForce.IOC, reduce_only)
         )
 
     def bid(self, name: str, market: str, amount: str, price: str, is_buy: bool = True) -> None:

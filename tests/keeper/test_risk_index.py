@@ -13,11 +13,20 @@ from hypothesis import strategies as st
 from keeper_helpers import START, Market, all_rows, check_index, check_model, exact_liquidatable, key
 
 from solvent.core.engine import apply
+from solvent.core.errors import ProtocolError
 from solvent.core.events import event
 from solvent.core.fixed import ONE
 from solvent.core.margin import compute_fractions
 from solvent.core.state import Account, Position, State
-from solvent.core.tx import CancelAll, MoveIsolatedMargin, SetMarginMode, SetTime, SettleFunding, Withdraw
+from solvent.core.tx import (
+    CancelAll,
+    MoveIsolatedMargin,
+    SetMarginMode,
+    SetTime,
+    SettleFunding,
+    Withdraw,
+)
+from solvent.core.units import from_atoms
 from solvent.defaults import address_of, usd
 from solvent.keeper import exact_risk, risk_index
 from solvent.keeper.risk_index import (
@@ -337,3 +346,111 @@ def test_a_closed_position_opened_after_funding_leaves_nothing_behind() -> None:
     m.advance(30)
     m.prices(BTC="96000")
     check_index(m.state, m.index)
+
+
+# --- property: random flows through apply ------------------------------------------
+
+TRADERS = ("p", "q", "r", "s")
+op_st = st.one_of(
+    st.tuples(
+        st.just("trade"),
+        st.sampled_from(TRADERS),
+        st.sampled_from(MARKETS),
+        st.booleans(),
+        st.integers(1, 3),  # tenths of a BTC / units of 10 ETH / 10,000 ALT: often closes
+    ),
+    st.tuples(st.just("price"), st.sampled_from(["BTC", "ETH", "ALT"]), st.floats(-0.09, 0.09)),
+    st.tuples(st.just("close"), st.sampled_from(TRADERS), st.sampled_from(MARKETS)),
+    st.tuples(st.just("wait"), st.integers(1, 600)),
+    st.tuples(st.just("isolate"), st.sampled_from(TRADERS), st.sampled_from(MARKETS), st.integers(1, 5000)),
+    st.tuples(st.just("withdraw"), st.sampled_from(TRADERS), st.integers(1, 20000)),
+    st.tuples(
+        st.just("keeper"),
+    ),
+)
+AMOUNT = {"BTC-PERP": "0.{}", "ETH-PERP": "{}0", "ALT-PERP": "{}0000"}
+
+
+def flow_market() -> tuple[Market, dict[str, float]]:
+    """Four traders with USDC and ETH, a funded pool, and funding that has accrued."""
+    m = Market().start()
+    m.deposit("maker", "100000000")
+    m.deposit("bidder", "100000000")
+    m.bid("bidder", "BTC-PERP", "2", "104000")  # the premium, so funding, moves
+    m.fund_pool("5000000")  # after the bid, which the pool would otherwise fill
+    for name in TRADERS:
+        m.deposit(name, "15000")
+        m.deposit(name, "1", asset="ETH")
+    for _ in range(8):  # funding accrues: positions open at a funding index off the index's base
+        m.advance(30)
+        m.prices(BTC="100000", ETH="2000", ALT="1")
+    m.apply(CancelAll(address_of("bidder"), 0))  # the premium decays from here on
+    return m, {"BTC": 100_000.0, "ETH": 2_000.0, "ALT": 1.0}
+
+
+def run_op(m: Market, last: dict[str, float], op: tuple[object, ...]) -> None:
+    """Apply one step of a flow; a refused transaction is part of the flow."""
+    try:
+        if op[0] == "trade":
+            _, name, market, buy, amount = op
+            n = int(str(amount))
+            qty = f"{n // 10}.{n % 10}" if market == "BTC-PERP" else AMOUNT[str(market)].format(n)
+            m.trade(str(name), str(market), "buy" if buy else "sell", qty)
+        elif op[0] == "close":
+            _, name, market = op
+            pos = m.state.accounts[key(str(name))].positions.get(str(market))
+            if pos is not None and pos.size:
+                side = "sell" if pos.size > 0 else "buy"
+                m.trade(str(name), str(market), side, from_atoms(abs(pos.size), 8), reduce_only=True)
+        elif op[0] in ("price", "wait"):
+            if op[0] == "price":
+                last[str(op[1])] *= 1 + float(str(op[2]))
+                m.advance(1)
+            else:
+                m.advance(int(str(op[1])))
+            m.prices(**{a: f"{p:.4f}" for a, p in last.items()})
+        elif op[0] == "isolate":
+            _, name, market, amount = op
+            owner = address_of(str(name))
+            m.apply(SetMarginMode(owner, 0, str(market), True))
+            m.apply(MoveIsolatedMargin(owner, 0, str(market), usd(str(amount))))
+        elif op[0] == "withdraw":
+            m.apply(Withdraw(address_of(str(op[1])), 0, "USDC", usd(str(op[2]))))
+        else:
+            m.keeper.run(m.state)
+    except ProtocolError:
+        pass
+
+
+@given(ops=st.lists(op_st, min_size=5, max_size=30))
+def test_random_flows_keep_the_index_exact(ops: list[tuple[object, ...]]) -> None:
+    """Trades that open, grow, flip and close positions, isolated margin, withdrawals,
+    price moves, time (funding accrues) and keeper runs: after every step the index
+    equals a full recompute and misses no liquidatable bucket.
+    """
+    m, last = flow_market()
+    for op in ops:
+        run_op(m, last, op)
+        check_index(m.state, m.index)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_long_random_walks_keep_the_index_exact(seed: int) -> None:
+    """The same steps, 150 per walk, weighted towards trades, closes and price moves."""
+    rng = random.Random(seed)
+    m, last = flow_market()
+    kinds = ["trade"] * 7 + ["close"] * 3 + ["price"] * 5 + ["keeper"] * 3 + ["wait", "isolate", "withdraw"]
+    for _ in range(150):
+        kind = rng.choice(kinds)
+        name, market = rng.choice(TRADERS), rng.choice(MARKETS)
+        op: tuple[object, ...] = {
+            "trade": (kind, name, market, rng.random() < 0.5, rng.randrange(1, 7)),
+            "close": (kind, name, market),
+            "price": (kind, rng.choice(["BTC", "ETH", "ALT"]), rng.uniform(-0.08, 0.07)),
+            "wait": (kind, rng.randrange(1, 600)),
+            "isolate": (kind, name, market, rng.randrange(100, 5000)),
+            "withdraw": (kind, name, rng.randrange(100, 20000)),
+            "keeper": (kind,),
+        }[kind]
+        run_op(m, last, op)
+        check_index(m.state, m.index)
