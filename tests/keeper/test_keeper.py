@@ -172,13 +172,15 @@ def test_isolated_bucket_is_liquidated_by_its_market() -> None:
 
 def test_collateral_is_sold_when_no_position_is_left() -> None:
     m = Market().start()
-    m.deposit("keeper", "10000")
     m.deposit("e", "1", asset="ETH")
     e = address_of("e")
     m.apply(Withdraw(e, 0, "USDC", usd("1500")))  # quote -1,500 against 0.85 x 2,000 of ETH
     for price in ("1850", "1700"):
         m.advance(30)
         m.prices(ETH=price, BTC="100000")
+    assert [u.key for u in m.keeper.underwater(m.state)] == [key("e")]
+    assert m.keeper.liquidations(m.state) == []  # the keeper has no quote to buy with yet
+    m.deposit("keeper", "10000")
     assert m.keeper.liquidations(m.state) == [LiquidateCollateral(KEEPER, 0, e, 0, "ETH")]
     outcomes = m.keeper.run(m.state)
     kinds = [ev.kind for _, r in outcomes if isinstance(r, list) for ev in r]

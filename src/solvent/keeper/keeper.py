@@ -14,7 +14,8 @@ most negative first, ties by account key and bucket):
   the cross position with the largest maintenance requirement
   (``liquidation.largest_risk_market``) or the isolated position itself;
 * a cross bucket without positions but with quote debt:
-  ``LiquidateCollateral`` of the collateral with the largest weighted value.
+  ``LiquidateCollateral`` of the collateral with the largest weighted value
+  (the keeper buys it, so only once its own account exists and holds quote).
 
 ``run`` submits them one by one through ``apply`` (or any function of the
 same shape, such as a node client), records refusals (``NoLiquidityInBand``,
@@ -141,6 +142,8 @@ class Keeper:
             return Liquidate(self.owner, self.subaccount, owner, sub, market)
         if account.balances.get(state.quote, 0) >= 0:
             return None
+        if (self.owner, self.subaccount) not in state.accounts:
+            return None  # a collateral buyer pays in quote: the core refuses a keeper with no account
         asset = largest_collateral(state, account)
         if asset is None:
             return None
