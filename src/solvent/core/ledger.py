@@ -249,8 +249,10 @@ def process_move_isolated_margin(state: State, tx: MoveIsolatedMargin) -> list[E
     setting = account.settings.get(tx.market) if account.settings is not None else None
     if setting is None or not setting.isolated:
         raise PositionOpen(f"{tx.market} is in cross mode for this subaccount; set it isolated first")
-    if tx.amount == 0 or abs(tx.amount) > MAX_AMOUNT:
-        raise InvalidAmount("amount must be non-zero and within bounds")
+    if tx.amount == 0:
+        raise InvalidAmount("amount must be non-zero: > 0 moves margin in, < 0 takes it out")
+    if abs(tx.amount) > MAX_AMOUNT:
+        raise AmountTooLarge(f"amount exceeds {MAX_AMOUNT} atoms")
     pos = account.positions.get(tx.market)
     if tx.amount > 0:
         balance = account.balances.get(state.quote, 0)

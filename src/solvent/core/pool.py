@@ -29,6 +29,7 @@ LP cannot inflate the share price against later ones.
 from typing import Final
 
 from solvent.core.errors import (
+    AmountTooLarge,
     InsufficientBalance,
     InsufficientMargin,
     InsufficientShares,
@@ -140,7 +141,7 @@ def process_pool_deposit(state: State, tx: PoolDeposit) -> list[Event]:
     if tx.amount <= 0:
         raise InvalidAmount(f"amount must be positive, was {tx.amount}")
     if tx.amount > MAX_AMOUNT:
-        raise InvalidAmount(f"amount exceeds {MAX_AMOUNT}")
+        raise AmountTooLarge(f"amount exceeds {MAX_AMOUNT} atoms")
     balance = account.balances.get(state.quote, 0)
     if balance < tx.amount:
         raise InsufficientBalance(
