@@ -8,7 +8,8 @@ that the run measures liquidations, not ``LiquidationCapReached``); an LP funds 
 with ``--pool`` USDC (the backstop); ``--accounts`` traders (default 2,000) each buy 0.1 BTC
 from a maker, 80% of them at 8.7 to 9.9x leverage and 20% at 2 to 5x. The index then falls
 7% (one update, five reports) and a bidder rests 40 bids of 10 BTC inside the liquidation
-band. The state is then copied three times, and on each copy:
+band. Each of ``--repeats`` rounds (default 5; figures are medians) runs three phases,
+each on its own deep copy of that state:
 
 1. keeper: ``Keeper.underwater`` (screen of every bucket with the risk index + the core's
    exact check of each candidate) — ``scan_confirm_ms``; then ``Liquidate`` of every
@@ -21,7 +22,7 @@ band. The state is then copied three times, and on each copy:
 
 Run
 ---
-    .venv/bin/python bench/liquidation.py [--accounts 2000] [--pool 20000000] [--seed 7]
+    .venv/bin/python bench/liquidation.py [--accounts 2000] [--pool 20000000] [--repeats 5] [--seed 7]
 
 The last line printed is one JSON object of the figures.
 """
@@ -31,7 +32,9 @@ import copy
 import json
 import platform
 import random
+import statistics
 import time
+from dataclasses import dataclass
 
 from solvent.core.engine import apply
 from solvent.core.errors import ProtocolError
@@ -101,21 +104,22 @@ def liquidated(events: list[Event]) -> int:
     return sum(1 for e in events if e.kind == "Liquidated")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--accounts", type=int, default=2_000)
-    parser.add_argument("--pool", type=int, default=20_000_000, help="USDC in the pool (backstop)")
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
-    if args.accounts <= 0:
-        parser.error("--accounts must be positive")
+@dataclass
+class Direct:
+    """Phase 1: scan + confirm, then each Liquidate through apply."""
 
-    start = time.perf_counter()
-    base = setup(args.accounts, args.pool, args.seed)
-    setup_s = time.perf_counter() - start
-    keeper_owner = address_of("keeper")
+    index_ms: float
+    buckets: int
+    candidates: int
+    found: int
+    scan_confirm_ms: float
+    ok: int
+    refused: int
+    apply_s: float
+    closed: dict[str, int]
 
-    # 1. Scan + confirm, then the liquidations through apply.
+
+def direct(base: State, keeper_owner: str) -> Direct:
     state = copy.deepcopy(base)
     start = time.perf_counter()
     index = RiskIndex.from_state(state)
@@ -139,21 +143,39 @@ def main() -> None:
         assert isinstance(tx, Liquidate)
         closed[tx.owner] = sum(int(e.data["size"] or 0) for e in events if e.kind == "Liquidated")
     apply_s = time.perf_counter() - start
-    per_s = ok / apply_s
+    return Direct(
+        index_ms, index.nrows, len(screen), len(found), scan_confirm_ms, ok, refused, apply_s, closed
+    )
 
-    # 2. Keeper.run end to end.
-    state2 = copy.deepcopy(base)
-    keeper2 = Keeper(keeper_owner, index=RiskIndex.from_state(state2))
+
+@dataclass
+class Run:
+    """Phase 2: Keeper.run end to end."""
+
+    ok: int
+    refused: int
+    seconds: float
+    passes: int
+    left: int
+    conserved: bool
+
+
+def keeper_run(base: State, keeper_owner: str) -> Run:
+    state = copy.deepcopy(base)
+    keeper = Keeper(keeper_owner, index=RiskIndex.from_state(state))
     start = time.perf_counter()
-    outcomes = keeper2.run(state2)
-    run_s = time.perf_counter() - start
-    run_ok = sum(liquidated(r) for _, r in outcomes if isinstance(r, list))
-    run_refused = sum(1 for _, r in outcomes if isinstance(r, ProtocolError))
-    left = keeper2.underwater(state2)
-    conserved = all(gap == 0 for gap in check_conservation(state2).values())
+    outcomes = keeper.run(state)
+    seconds = time.perf_counter() - start
+    ok = sum(liquidated(r) for _, r in outcomes if isinstance(r, list))
+    refused = sum(1 for _, r in outcomes if isinstance(r, ProtocolError))
+    left = len(keeper.underwater(state))
+    conserved = all(gap == 0 for gap in check_conservation(state).values())
+    return Run(ok, refused, seconds, keeper.passes, left, conserved)
 
-    # 3. Reference: the same sizes closed by the accounts themselves with IOC sells.
-    state3 = copy.deepcopy(base)
+
+def reference(base: State, closed: dict[str, int]) -> tuple[int, float]:
+    """Phase 3: the same sizes closed by the accounts themselves with reduce-only IOC sells."""
+    state = copy.deepcopy(base)
     orders: list[Tx] = [
         PlaceOrder(owner, 0, BTC, False, size, None, TimeInForce.IOC, reduce_only=True)
         for owner, size in closed.items()
@@ -163,21 +185,57 @@ def main() -> None:
     start = time.perf_counter()
     for order in orders:
         try:
-            apply(state3, order)
+            apply(state, order)
             done += 1
         except ProtocolError:
             pass
-    ref_s = time.perf_counter() - start
-    ref_per_s = done / ref_s if ref_s else 0.0
+    return done, time.perf_counter() - start
 
-    print(f"Python {platform.python_version()} on {platform.machine()}")
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--accounts", type=int, default=2_000)
+    parser.add_argument("--pool", type=int, default=20_000_000, help="USDC in the pool (backstop)")
+    parser.add_argument("--repeats", type=int, default=5, help="rounds of the three phases (median)")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    if args.accounts <= 0 or args.repeats <= 0:
+        parser.error("--accounts and --repeats must be positive")
+
+    start = time.perf_counter()
+    base = setup(args.accounts, args.pool, args.seed)
+    setup_s = time.perf_counter() - start
+    keeper_owner = address_of("keeper")
+    directs: list[Direct] = []
+    runs: list[Run] = []
+    refs: list[tuple[int, float]] = []
+    for _ in range(args.repeats):  # interleaved, so that a busy moment hits every phase alike
+        d = direct(base, keeper_owner)
+        directs.append(d)
+        runs.append(keeper_run(base, keeper_owner))
+        refs.append(reference(base, d.closed))
+    first, run = directs[0], runs[0]
+    ok, refused, done = first.ok, first.refused, refs[0][0]
+    if any((d.ok, d.refused) != (ok, refused) for d in directs) or any(r.ok != run.ok for r in runs):
+        raise RuntimeError("the rounds did not liquidate the same accounts")
+    scan_confirm_ms = statistics.median(d.scan_confirm_ms for d in directs)
+    index_ms = statistics.median(d.index_ms for d in directs)
+    apply_s = statistics.median(d.apply_s for d in directs)
+    per_s = ok / apply_s
+    run_s = statistics.median(r.seconds for r in runs)
+    ref_s = statistics.median(s for _, s in refs)
+    ref_per_s = done / ref_s if ref_s else 0.0
+    screen_len, found_len = first.candidates, first.found
+    run_ok, run_refused, left, conserved = run.ok, run.refused, run.left, all(r.conserved for r in runs)
+
+    print(f"Python {platform.python_version()} on {platform.machine()}; medians of {args.repeats} rounds")
     print(
         f"accounts: {args.accounts:,} long 0.1 BTC each; BTC index 100,000 -> 93,000; pool "
         f"{args.pool:,} USDC, 400 BTC of bids in the band (set-up {setup_s:.1f} s)"
     )
     print(
-        f"keeper scan + exact confirmation: {scan_confirm_ms:.1f} ms for {index.nrows:,} buckets "
-        f"({len(screen)} candidates, {len(found)} liquidatable); index built in {index_ms:.1f} ms"
+        f"keeper scan + exact confirmation: {scan_confirm_ms:.1f} ms for {first.buckets:,} buckets "
+        f"({screen_len} candidates, {found_len} liquidatable); index built in {index_ms:.1f} ms"
     )
     print(
         f"Liquidate through apply: {ok:,} liquidations in {apply_s * 1e3:.0f} ms = {per_s:,.0f} per s "
@@ -185,7 +243,7 @@ def main() -> None:
     )
     print(
         f"Keeper.run end to end: {run_ok:,} liquidations ({run_refused} refused) in {run_s * 1e3:.0f} ms "
-        f"= {run_ok / run_s:,.0f} per s, {keeper2.passes} passes; liquidatable after: {len(left)}; "
+        f"= {run_ok / run_s:,.0f} per s, {run.passes} passes; liquidatable after: {left}; "
         f"money conserved: {conserved}"
     )
     print(
@@ -197,8 +255,8 @@ def main() -> None:
         json.dumps(
             {
                 "accounts": args.accounts,
-                "candidates": len(screen),
-                "liquidatable": len(found),
+                "candidates": screen_len,
+                "liquidatable": found_len,
                 "scan_confirm_ms": round(scan_confirm_ms, 2),
                 "liquidations": ok,
                 "refused": refused,
@@ -206,11 +264,12 @@ def main() -> None:
                 "liquidation_us": round(apply_s / max(ok, 1) * 1e6, 1),
                 "keeper_run_liquidations": run_ok,
                 "keeper_run_per_s": round(run_ok / run_s),
-                "keeper_passes": keeper2.passes,
-                "left_liquidatable": len(left),
+                "keeper_passes": run.passes,
+                "left_liquidatable": left,
                 "conserved": conserved,
                 "reference_close_orders": done,
                 "reference_close_per_s": round(ref_per_s),
+                "repeats": args.repeats,
                 "python": platform.python_version(),
             }
         )
