@@ -106,10 +106,14 @@ def _check_debit(state: State, account: Account, key: AccountKey, symbol: str, a
         risk = cross_risk(state, account, asset=symbol, asset_delta=-amount)
     if not risk.meets_initial:
         now = cross_risk(state, account)
-        hint = f"; at most {max(now.free_collateral, 0)} quote atoms" if symbol == state.quote else ""
+        hint = (
+            f"; at most {max(now.free_collateral, 0)} quote atoms can be withdrawn"
+            if symbol == state.quote
+            else "; withdraw less or add collateral"
+        )
         raise InsufficientMargin(
             f"this would leave {format_account(key)} with value {risk.value_init} below its "
-            f"initial requirement {risk.im}{hint} can be withdrawn"
+            f"initial requirement {risk.im}{hint}"
         )
 
 
