@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (scenario lines are kept whole, one transaction a line)
 """``solvent replay`` reports liquidations, keeper rewards, funds, ADL and socialised loss."""
 
 import json
@@ -6,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from solvent.cli import main
-from solvent.scenario import risk_report, run_scenario
+from solvent.scenario import risk_report, run_lines, run_scenario
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -33,3 +34,29 @@ def test_replay_prints_the_risk_line_and_json(capsys: pytest.CaptureFixture[str]
     assert main(["replay", path, "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["risk"]["penalties"] == "1004.802"
+
+
+KEEPER_STORY = """{"genesis": "fixture_f"}
+{"tx": "Prices", "asset": "BTC", "price": "100000"}
+{"tx": "Deposit", "account": "maker", "asset": "USDC", "amount": "10000000"}
+{"tx": "Deposit", "account": "bidder", "asset": "USDC", "amount": "10000000"}
+{"tx": "Deposit", "account": "trader", "asset": "USDC", "amount": "10050"}
+{"tx": "PlaceOrder", "account": "maker", "market": "BTC-PERP", "side": "sell", "size": "1", "price": "100000"}
+{"tx": "PlaceOrder", "account": "trader", "market": "BTC-PERP", "side": "buy", "size": "1", "price": "100000", "tif": "IOC"}
+{"tx": "Keeper", "keeper": "keeper"}
+{"expect": {"no_events": "Liquidated"}}
+{"tx": "SetTime", "advance": 30}
+{"tx": "Prices", "asset": "BTC", "price": "94000"}
+{"tx": "PlaceOrder", "account": "bidder", "market": "BTC-PERP", "side": "buy", "size": "0.5", "price": "93500"}
+{"tx": "PlaceOrder", "account": "bidder", "market": "BTC-PERP", "side": "buy", "size": "1", "price": "93000"}
+{"tx": "Keeper", "keeper": "keeper"}
+{"expect": {"event": {"kind": "Liquidated", "size": "0.7176", "keeper_reward": "334.934"}}}
+{"expect": {"balance": {"account": "keeper", "is": "334.934"}}}
+{"tx": "Keeper", "keeper": "keeper"}
+{"expect": {"no_events": "Liquidated"}}
+"""
+
+
+def test_keeper_line_runs_the_reference_keeper() -> None:
+    replay = run_lines(KEEPER_STORY)
+    assert replay.failure is None, replay.failure

@@ -10,6 +10,8 @@ A scenario is JSON Lines (see ``docs/scenarios.md``). Each line is one of
   ("1.5" BTC, "100000" USDC, "10%" or "0.1" for ratios), names for addresses;
 - ``{"tx": "Prices", "asset": "BTC", "price": "100000"}``: every reporter of the
   asset reports (``"prices": [...]`` gives one per reporter, ``null`` = silent);
+- ``{"tx": "Keeper", "keeper": "k"}``: the reference keeper (``solvent.keeper``)
+  scans every account once and liquidates what it finds, most underwater first;
 - ``{"tx": "Advance", "seconds": 3600, "every": 30}``: the clock moves in steps
   and every reporter still fresh re-reports its last price after each step;
 - ``{"expect": {...}}``: assertions on the state, or on the previous
@@ -689,8 +691,29 @@ def _changed_since(state: State, snapshot: bytes) -> bool:
     return state_hash(restored) != state_hash(state)
 
 
+def _run_keeper(state: State, number: int, obj: dict[str, Any]) -> Step:
+    """Run the reference keeper once (``solvent.keeper.Keeper.run``): its liquidations' events
+    are the step's; its refusals (no liquidity, cap reached, stale price) are listed in the text.
+    """
+    from solvent.keeper import Keeper  # noqa: PLC0415 (numpy is loaded only by scenarios that use it)
+
+    owner, sub = account_key(str(obj.get("keeper", "keeper")))
+    step = Step(number, "tx", "Keeper", tx=obj)
+    refusals = []
+    for tx, outcome in Keeper(owner, sub).run(state):
+        if isinstance(outcome, ProtocolError):
+            refusals.append(f"{type(tx).__name__} {name_of(getattr(tx, 'owner', ''))}: {outcome.name}")
+        else:
+            step.events.extend(outcome)
+    if refusals:
+        step.text = f"Keeper (refused: {'; '.join(refusals)})"
+    return step
+
+
 def _run_tx(state: State, number: int, obj: dict[str, Any], check_refusals: bool = False) -> Step:
     wires: Iterator[dict[str, Any]]
+    if obj["tx"] == "Keeper":
+        return _run_keeper(state, number, obj)
     try:
         if obj["tx"] == "Prices":
             wires = iter(_prices_txs(state, obj))

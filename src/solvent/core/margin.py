@@ -166,11 +166,13 @@ def collateral_values(state: State, balances: dict[str, int]) -> tuple[int, int]
     v_maint = 0
     quote = state.quote
     for symbol, amount in balances.items():
-        if symbol == quote or amount <= 0:
+        if symbol == quote:
             # The quote asset counts at face value, debt included.
             v_init += amount
             v_maint += amount
             continue
+        if amount <= 0:
+            continue  # only the quote asset can be owed (ledger); nothing else counts below zero
         asset = state.assets[symbol]
         raw = amount * state.feeds[symbol].index_price  # quote atoms * atoms_per_unit
         unit = asset.atoms_per_unit
