@@ -36,6 +36,7 @@ import statistics
 import time
 from dataclasses import dataclass
 
+from _common import owner_of
 from solvent.core.engine import apply
 from solvent.core.errors import ProtocolError
 from solvent.core.events import Event
@@ -60,10 +61,6 @@ BTC = "BTC-PERP"
 POSITION = SIZE_ONE // 10  # 0.1 BTC each
 START = 100_000 * QUOTE_ONE
 DROP = 93_000 * QUOTE_ONE  # -7%
-
-
-def owner_of(i: int) -> str:
-    return f"0x{i + 1:040x}"
 
 
 def report(state: State, asset: str, price: int) -> None:

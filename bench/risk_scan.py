@@ -41,12 +41,12 @@ import gc
 import json
 import platform
 import random
-import resource
 import statistics
 import time
 
 import numpy as np
 
+from _common import owner_of, peak_rss_mb, rss_mb
 from solvent.core.engine import apply, genesis
 from solvent.core.events import Event
 from solvent.core.margin import cross_risk
@@ -61,20 +61,6 @@ GOAL_MS = 50.0
 POSITIONS = 10
 EXTRA = 17  # markets listed on top of Fixture F's three
 ETH_PRICE = 4_000 * QUOTE_ONE
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        pages = int(statm.read().split()[1])
-    return pages * resource.getpagesize() / 2**20
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def owner_of(i: int) -> str:
-    return f"0x{i:040x}"
 
 
 def market_prices() -> dict[str, int]:

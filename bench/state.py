@@ -34,12 +34,12 @@ import gc
 import json
 import platform
 import random
-import resource
 import time
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from _common import owner_of, peak_rss_mb, rss_mb
 from solvent.core.engine import apply, genesis
 from solvent.core.margin import cross_risk
 from solvent.core.state import Account, Position, State
@@ -52,22 +52,6 @@ DEPOSIT = 20_000 * QUOTE_ONE  # USDC per account
 PROGRESS_EVERY = 50_000
 GOAL_MB = 2048
 GOAL_US = 20.0
-
-
-def rss_mb() -> float:
-    """Return this process's current resident set size in MiB (Linux /proc)."""
-    with open("/proc/self/statm") as statm:
-        pages = int(statm.read().split()[1])
-    return pages * resource.getpagesize() / 2**20
-
-
-def peak_rss_mb() -> float:
-    """Return the peak resident set size in MiB (``ru_maxrss`` is in KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def owner_of(i: int) -> str:
-    return f"0x{i:040x}"
 
 
 def priced_state() -> State:
@@ -124,7 +108,7 @@ def build(state: State, count: int, seed: int, progress: Progress) -> None:
 
 
 def check_consistency(state: State) -> str:
-    """Check longs = shorts = open interest per market and quote held = quote deposited."""
+    """Check longs = shorts = open interest per market and quote held (funds too) = quote deposited."""
     for market in state.markets.values():
         longs = shorts = 0
         for account in state.accounts.values():
@@ -136,6 +120,7 @@ def check_consistency(state: State) -> str:
             raise RuntimeError(f"{market.id}: longs {longs}, shorts {shorts}, OI {market.open_interest}")
     quote = state.quote
     held = sum(account.balances.get(quote, 0) for account in state.accounts.values())
+    held += sum(state.insurance.values())  # the genesis insurance funds
     net = state.deposited.get(quote, 0) - state.withdrawn.get(quote, 0)
     if not held == net == state.assets[quote].total_deposits:
         raise RuntimeError(f"{quote}: held {held}, deposited net {net}")
