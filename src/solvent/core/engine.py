@@ -16,7 +16,7 @@ on first touch, and reports the events and the account's margin after.
 """
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,6 +179,23 @@ class _CopyOnRead(dict[AccountKey, Account]):
 
     def __contains__(self, key: object) -> bool:
         return dict.__contains__(self, key) or key in self._parent
+
+    # Scans of every account (ADL queue, socialised loss) must see the parent's accounts
+    # too; each is copied when yielded, so nothing the preview touches is shared.
+    def __iter__(self) -> Iterator[AccountKey]:
+        return iter(sorted(set(self._parent) | set(dict.keys(self))))
+
+    def __len__(self) -> int:
+        return len(set(self._parent) | set(dict.keys(self)))
+
+    def keys(self) -> Any:
+        return list(self)
+
+    def items(self) -> Any:
+        return [(key, self[key]) for key in self]
+
+    def values(self) -> Any:
+        return [self[key] for key in self]
 
 
 def shadow(state: State) -> State:

@@ -74,7 +74,8 @@ def update_mark(state: State, market: Market, index: int, events: list[Event]) -
     market.premium_ema += ((sample - market.premium_ema) * alpha) // ONE
     market.premium_time = now
     premium = clamp(market.premium_ema, -market.mark_band, market.mark_band)
-    market.mark_price = index + (index * premium) // ONE
+    # Never 0 (the "no price yet" value): an index of 1 atom with a negative premium keeps 1.
+    market.mark_price = max(1, index + (index * premium) // ONE)
     rate = market.premium_ema // market.funding_premium_hours + market.funding_interest
     new_rate = clamp(rate, -market.funding_cap, market.funding_cap)
     if new_rate != market.funding_rate:
