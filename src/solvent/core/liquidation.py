@@ -73,7 +73,7 @@ from solvent.core.errors import (
 )
 from solvent.core.events import Event, event
 from solvent.core.fixed import ONE
-from solvent.core.ledger import MAX_SUBACCOUNT, check_address, get_asset
+from solvent.core.ledger import MAX_SUBACCOUNT, check_address, check_amount, get_asset
 from solvent.core.margin import _position_terms, bucket_risk, cross_risk
 from solvent.core.matching import (
     Fill,
@@ -553,6 +553,8 @@ def process_liquidate_collateral(state: State, tx: LiquidateCollateral) -> list[
     if asset.is_quote:
         raise Malformed("the quote asset is not sold; liquidate a collateral asset")
     check_address(tx.keeper)
+    if not 0 <= tx.keeper_subaccount <= MAX_SUBACCOUNT:
+        raise Malformed(f"keeper_subaccount must be in [0, {MAX_SUBACCOUNT}]")
     if tx.keeper == tx.owner:
         raise SelfLiquidation("a keeper may not liquidate accounts of its own owner")
     key: AccountKey = (tx.owner, tx.subaccount)
@@ -570,8 +572,8 @@ def process_liquidate_collateral(state: State, tx: LiquidateCollateral) -> list[
         raise NotLiquidatable(
             f"{format_account(key)} holds value {risk.value_maint} against maintenance {risk.mm}"
         )
-    if tx.amount is not None and tx.amount <= 0:
-        raise NotLiquidatable("amount must be positive")
+    if tx.amount is not None:
+        check_amount(tx.amount)
     domain = state.domains[asset.domain]
     unit = asset.atoms_per_unit
     price = (state.feeds[tx.asset].index_price * (ONE - domain.collateral_discount)) // ONE
