@@ -279,17 +279,22 @@ def _pool_backstop(
     return 0
 
 
-def process_liquidate(state: State, tx: Liquidate) -> list[Event]:
-    # VALIDATE
-    market = get_market(state, tx.market)
-    domain = state.domains[market.domain]
+def _liquidated_account(state: State, tx: Liquidate | LiquidateCollateral) -> tuple[AccountKey, Account]:
+    """Check the keeper's fields and return the account to be liquidated."""
     check_address(tx.keeper)
     if not 0 <= tx.keeper_subaccount <= MAX_SUBACCOUNT:
         raise Malformed(f"keeper_subaccount must be in [0, {MAX_SUBACCOUNT}]")
     if tx.keeper == tx.owner:
         raise SelfLiquidation("a keeper may not liquidate accounts of its own owner")
     key: AccountKey = (tx.owner, tx.subaccount)
-    account = get_account(state, key)
+    return key, get_account(state, key)
+
+
+def process_liquidate(state: State, tx: Liquidate) -> list[Event]:
+    # VALIDATE
+    market = get_market(state, tx.market)
+    domain = state.domains[market.domain]
+    key, account = _liquidated_account(state, tx)
     pos = account.positions.get(market.id)
     if pos is None or pos.size == 0:
         raise NotLiquidatable(f"{format_account(key)} has no {market.id} position")
@@ -552,13 +557,7 @@ def process_liquidate_collateral(state: State, tx: LiquidateCollateral) -> list[
     asset = get_asset(state, tx.asset)
     if asset.is_quote:
         raise Malformed("the quote asset is not sold; liquidate a collateral asset")
-    check_address(tx.keeper)
-    if not 0 <= tx.keeper_subaccount <= MAX_SUBACCOUNT:
-        raise Malformed(f"keeper_subaccount must be in [0, {MAX_SUBACCOUNT}]")
-    if tx.keeper == tx.owner:
-        raise SelfLiquidation("a keeper may not liquidate accounts of its own owner")
-    key: AccountKey = (tx.owner, tx.subaccount)
-    account = get_account(state, key)
+    key, account = _liquidated_account(state, tx)
     held = account.balances.get(tx.asset, 0)
     if held <= 0:
         raise NotLiquidatable(f"{format_account(key)} holds no {tx.asset}")
