@@ -360,6 +360,5 @@ def process_set_market_limits(state: State, tx: SetMarketLimits) -> list[Event]:
         market.oi_cap = tx.oi_cap
         events.append(event("OICapSet", market=market.id, oi_cap=tx.oi_cap))
     if tx.reduce_only is not None:
-        market.governance_reduce_only = tx.reduce_only
         sync_breaker(market, "governance", tx.reduce_only, events, "set by governance")
     return events

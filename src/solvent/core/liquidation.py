@@ -74,7 +74,7 @@ from solvent.core.errors import (
 from solvent.core.events import Event, event
 from solvent.core.fixed import ONE
 from solvent.core.ledger import MAX_SUBACCOUNT, check_address, check_amount, get_asset
-from solvent.core.margin import _position_terms, bucket_risk, cross_risk
+from solvent.core.margin import Risk, _position_terms, bucket_risk, cross_risk
 from solvent.core.matching import (
     Fill,
     Plan,
@@ -159,8 +159,12 @@ class Breakeven:
         return max(0, self.flow(q) - flow)
 
 
-def breakeven(state: State, account: Account, market: Market, pos: Position) -> Breakeven:
-    risk = bucket_risk(state, account, market.id)
+def breakeven(
+    state: State, account: Account, market: Market, pos: Position, risk: Risk | None = None
+) -> Breakeven:
+    """Return the bankruptcy terms of closing ``pos``; ``risk`` is its bucket's, if already known."""
+    if risk is None:
+        risk = bucket_risk(state, account, market.id)
     _, _, mm = _position_terms(state, account, market.id, pos.size, pos.funding_index)
     bucket_mm = risk.mm
     if mm <= 0 or bucket_mm <= 0:
@@ -323,7 +327,7 @@ def process_liquidate(state: State, tx: Liquidate) -> list[Event]:
             f"{domain.liq_window_s} s window; try again in the next one"
         )
     lo, hi = liquidation_band(market, domain)
-    even = breakeven(state, account, market, pos)
+    even = breakeven(state, account, market, pos, risk)
     closing_buy = even.sign < 0
     edge = hi if closing_buy else lo
     size = min(close_size(state, account, market, domain, edge), cap_size)

@@ -223,7 +223,6 @@ class Market:
     open_interest: int = 0  # size atoms of all longs (= all shorts)
     oi_cap: int = 0  # size atoms per side; 0 = none
     breakers: dict[str, str] = field(default_factory=dict)  # tripped breaker -> its effect
-    governance_reduce_only: bool = False
     mm_sigma: int = 0  # ratio: the volatility the maintenance fraction uses (rate-limited)
     mm_sigma_time: int = 0
     liq_window_start: int = 0
