@@ -26,6 +26,7 @@ from typing import Any
 from solvent.core.codec import decode_tx
 from solvent.core.engine import apply, genesis
 from solvent.core.fixed import ONE
+from solvent.core.state import State
 from solvent.core.tx import SetTime, Tx
 from solvent.core.units import QUOTE_ONE
 
@@ -79,14 +80,22 @@ def load_deployment(name: str) -> list[Tx]:
     Each ``[[tx]]`` entry is a transaction in scenario units, completed by the
     file's ``[oracle]``, ``[domain]`` and ``[market]`` tables for the
     transaction types they apply to; reporters default to five per asset.
+    ``include = "<name>"`` first loads another deployment (with its own tables).
     """
     from solvent.scenario import convert_tx  # noqa: PLC0415 (scenario imports this module)
 
-    text = resources.files("solvent.deployments").joinpath(f"{name}.toml").read_text(encoding="utf-8")
-    config = tomllib.loads(text)
     state = genesis(GOVERNOR)
     apply(state, SetTime(GENESIS_TIME))
+    return _load_into(state, name, convert_tx)
+
+
+def _load_into(state: State, name: str, convert_tx: Callable[[State, dict[str, Any]], dict[str, Any]]) -> list[Tx]:
+    """Apply deployment ``name`` (after the one it ``include``s) to ``state``; return its transactions."""
+    text = resources.files("solvent.deployments").joinpath(f"{name}.toml").read_text(encoding="utf-8")
+    config = tomllib.loads(text)
     txs: list[Tx] = []
+    if "include" in config:
+        txs += _load_into(state, config["include"], convert_tx)
     for entry in config["tx"]:
         kind = entry["tx"]
         base: dict[str, Any] = {}

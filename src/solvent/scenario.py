@@ -10,6 +10,8 @@ A scenario is JSON Lines (see ``docs/scenarios.md``). Each line is one of
   ("1.5" BTC, "100000" USDC, "10%" or "0.1" for ratios), names for addresses;
 - ``{"tx": "Prices", "asset": "BTC", "price": "100000"}``: every reporter of the
   asset reports (``"prices": [...]`` gives one per reporter, ``null`` = silent);
+- ``{"tx": "Vols", "feed": "BTC-30D", "atm_vol": "60%", "skew": "-10%"}``: every
+  reporter of a volatility feed reports that smile (``"silent": 2``: the last two don't);
 - ``{"tx": "Keeper", "keeper": "k"}``: the reference keeper (``solvent.keeper``)
   scans every account once and liquidates what it finds, most underwater first;
 - ``{"tx": "Advance", "seconds": 3600, "every": 30}``: the clock moves in steps
@@ -42,15 +44,15 @@ from solvent.core.hashing import state_hash
 from solvent.core.margin import compute_fractions, cross_risk, position_notional
 from solvent.core.pool import pool_equity
 from solvent.core.state import POOL_OWNER_PREFIX, State
-from solvent.core.tx import TX_TYPES, PriceReport, SetTime
+from solvent.core.tx import TX_TYPES, PriceReport, SetTime, VolReport
 from solvent.core.units import QUOTE_DECIMALS, SIZE_ONE, AccountKey, format_account, from_atoms, to_atoms
 from solvent.defaults import GENESIS, GENESIS_TIME, GOVERNOR, address_of, name_of
 
 SIZE_DECIMALS = 8
 RATIO_DECIMALS = 18
 
-_SIZE_FIELDS = {"size", "lot", "oi_cap"}
-_PRICE_FIELDS = {"price", "worst_price", "trigger_price", "limit_price", "tick"}
+_SIZE_FIELDS = {"size", "lot", "oi_cap", "contract_size"}
+_PRICE_FIELDS = {"price", "worst_price", "trigger_price", "limit_price", "tick", "strike"}
 _QUOTE_FIELDS = {
     "min_notional",
     "impact_notional",
@@ -92,6 +94,19 @@ _RATIO_FIELDS = {
     "move_limit",
     "backstop_max_skew",
     "mmf_vol_step",
+    "option_floor",
+    "min_vol",
+    "max_vol",
+    "atm_vol",
+    "skew",
+    "curvature",
+    "move",
+    "vol_up",
+    "vol_down",
+    "move_vol_factor",
+    "max_move",
+    "short_option_min",
+    "im_factor",
 }
 _ADDRESS_FIELDS = {"owner", "reporter", "sender", "keeper"}
 
@@ -185,6 +200,8 @@ def convert_tx(state: State, obj: dict[str, Any]) -> dict[str, Any]:
             out[key] = human_to_atoms(value, int(obj.get("decimals", QUOTE_DECIMALS)), key)
         elif key in _RATIO_FIELDS:
             out[key] = ratio_to_atoms(value, key)
+        elif key == "expiry" and isinstance(value, str) and value.startswith("+"):
+            out[key] = state.time + int(value[1:])  # "+3600": an hour after the current time
         else:
             out[key] = value
     if "sender" in names and "sender" not in out:
@@ -193,7 +210,7 @@ def convert_tx(state: State, obj: dict[str, Any]) -> dict[str, Any]:
         out["subaccount"] = 0
     if "keeper_subaccount" in names and "keeper_subaccount" not in out:
         out["keeper_subaccount"] = 0
-    if cls is PriceReport and "timestamp" not in out:
+    if cls in (PriceReport, VolReport) and "timestamp" not in out:
         out["timestamp"] = state.time
     return out
 
@@ -510,6 +527,18 @@ def _prices_txs(state: State, obj: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _vols_txs(state: State, obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every reporter of a volatility feed reports the same smile (``"silent": n`` leaves the last n out)."""
+    feed = state.vol_feeds[obj["feed"]]
+    addresses = list(feed.reporters)
+    silent = int(obj.get("silent", 0))
+    smile = {k: ratio_to_atoms(obj.get(k, "0"), k) for k in ("atm_vol", "skew", "curvature")}
+    return [
+        {"tx": "VolReport", "reporter": address, "feed": obj["feed"], **smile, "timestamp": state.time}
+        for address in addresses[: len(addresses) - silent]
+    ]
+
+
 def start_state(name: str = "fixture_f", time: int = GENESIS_TIME) -> State:
     """Return the state of a named genesis at ``time``."""
     if name not in GENESIS:
@@ -717,6 +746,8 @@ def _run_tx(state: State, number: int, obj: dict[str, Any], check_refusals: bool
     try:
         if obj["tx"] == "Prices":
             wires = iter(_prices_txs(state, obj))
+        elif obj["tx"] == "Vols":
+            wires = iter(_vols_txs(state, obj))
         elif obj["tx"] == "Advance":
             wires = _advance_txs(state, obj)
         elif obj["tx"] == "SetTime" and "advance" in obj:

@@ -65,7 +65,7 @@ from solvent.core.errors import (
 from solvent.core.fixed import ONE
 from solvent.core.hashing import state_hash
 from solvent.core.margin import cross_risk
-from solvent.core.state import State, TimeInForce, TriggerKind
+from solvent.core.state import InstrumentKind, State, TimeInForce, TriggerKind
 from solvent.core.tx import (
     TX_TYPES,
     CancelAll,
@@ -80,6 +80,7 @@ from solvent.core.tx import (
     ListDomain,
     ListMarket,
     ListOracle,
+    ListVolOracle,
     ModifyOrder,
     MoveIsolatedMargin,
     PlaceOrder,
@@ -93,11 +94,15 @@ from solvent.core.tx import (
     SetLeverage,
     SetMarginMode,
     SetMarketLimits,
+    SetPortfolioMargin,
+    SetPortfolioParams,
     SetReporters,
     SetTime,
+    Settle,
     SettleFunding,
     Transfer,
     Tx,
+    VolReport,
     Withdraw,
 )
 from solvent.defaults import GOVERNOR, address_of, reporters, usd
@@ -350,6 +355,29 @@ ALL_TX_SAMPLES: list[Tx] = [
     FundInsurance(addr("maker"), 0, "MAJ", 1),
     Liquidate(addr("keeper"), 1, addr("maker"), 0, BTC_PERP, None),
     LiquidateCollateral(addr("keeper"), 0, addr("maker"), 0, "ETH", 5),
+    ListMarket(
+        GOVERNOR,
+        "X-C",
+        "BTC",
+        "OPT",
+        1,
+        1,
+        0,
+        ONE // 10,
+        ONE // 20,
+        10,
+        kind=InstrumentKind.CALL,
+        expiry=T0 + 86_400,
+        settle_window_s=600,
+        strike=10**11,
+        contract_size=10**8,
+        vol_feed="V",
+    ),
+    ListVolOracle(GOVERNOR, "V", "BTC", T0 + 86_400, (R[0], R[1]), 2),
+    SetPortfolioParams(GOVERNOR, "BTC", ONE // 10, 3, ONE // 4, ONE // 4, 0, ONE, ONE // 2, 0, ONE),
+    VolReport(R[0], "V", ONE // 2, -(ONE // 10), ONE // 20, T0),
+    Settle(addr("keeper"), "X-C"),
+    SetPortfolioMargin(addr("maker"), 0, True),
 ]
 
 

@@ -9,6 +9,7 @@ Each breaker is a condition on the oracle or the market with an effect:
 breaker         trips when                                 effect
 ==============  =========================================  ============
 ``stale``       the index has no fresh quorum              frozen
+``vol_stale``   an option's smile has no fresh quorum      frozen
 ``band``        an index jump is held for confirmation     paused
 ``divergence``  |premium EMA| > domain ``divergence_limit``  reduce-only
 ``volatility``  hourly sigma > domain ``vol_halt``          reduce-only
@@ -41,9 +42,11 @@ from solvent.core.events import Event, event
 from solvent.core.fixed import ONE
 from solvent.core.oracle import is_stale
 from solvent.core.state import Market, OracleFeed, State
+from solvent.core.vol_oracle import is_vol_stale
 
 EFFECTS: dict[str, str] = {
     "stale": "frozen",
+    "vol_stale": "frozen",
     "band": "paused",
     "divergence": "reduce_only",
     "volatility": "reduce_only",
@@ -150,3 +153,19 @@ def sync_stale_breakers(state: State, events: list[Event]) -> None:
             market = state.markets[market_id]
             if market.asset == asset and stale != ("stale" in market.breakers):
                 sync_breaker(market, "stale", stale, events, "no fresh quorum of reports")
+    sync_vol_breakers(state, None, events)
+
+
+def sync_vol_breakers(state: State, feed_id: str | None, events: list[Event]) -> None:
+    """Trip or clear ``vol_stale`` on the live options of ``feed_id`` (None: of every feed)."""
+    for market_id in sorted(state.markets):
+        market = state.markets[market_id]
+        expiry = market.expiry
+        if expiry is None or not expiry.vol_feed or expiry.settled:
+            continue
+        if feed_id is not None and expiry.vol_feed != feed_id:
+            continue
+        stale = is_vol_stale(state, state.vol_feeds[expiry.vol_feed])
+        if stale != ("vol_stale" in market.breakers):
+            reason = "no fresh quorum of volatility reports" if stale else "fresh volatility quorum"
+            sync_breaker(market, "vol_stale", stale, events, reason)

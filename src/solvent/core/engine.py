@@ -20,16 +20,23 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from solvent.core import governance, ledger, liquidation, orders, pool
+from solvent.core import governance, ledger, liquidation, orders, pool, settlement
 from solvent.core.breakers import (
     sync_divergence,
     sync_feed_breakers,
     sync_stale_breakers,
+    sync_vol_breakers,
     update_move_anchor,
 )
 from solvent.core.errors import AmountTooLarge, Malformed, TimeWentBackwards
 from solvent.core.events import Event
 from solvent.core.funding import accrue, follow_volatility, update_mark
+from solvent.core.instruments import (
+    accumulate_twaps,
+    is_option,
+    refresh_option_mark,
+    refresh_option_marks,
+)
 from solvent.core.margin import Risk, bucket_risk, cross_risk, estimate_liquidation_price
 from solvent.core.oracle import record_report, validate_report
 from solvent.core.state import Account, State
@@ -47,6 +54,7 @@ from solvent.core.tx import (
     ListDomain,
     ListMarket,
     ListOracle,
+    ListVolOracle,
     ModifyOrder,
     MoveIsolatedMargin,
     PlaceOrder,
@@ -60,14 +68,19 @@ from solvent.core.tx import (
     SetLeverage,
     SetMarginMode,
     SetMarketLimits,
+    SetPortfolioMargin,
+    SetPortfolioParams,
     SetReporters,
     SetTime,
+    Settle,
     SettleFunding,
     Transfer,
     Tx,
+    VolReport,
     Withdraw,
 )
 from solvent.core.units import MAX_AMOUNT, AccountKey
+from solvent.core.vol_oracle import record_vol_report, validate_vol_report
 
 
 def genesis(governor: str, quote: str = "USDC") -> State:
@@ -81,9 +94,12 @@ def process_set_time(state: State, tx: SetTime) -> list[Event]:
         raise TimeWentBackwards(f"time {tx.time} is before the current time {state.time}")
     if tx.time > MAX_AMOUNT:
         raise AmountTooLarge("time out of range")
+    # The index in force since the last block counts toward settlement averages.
+    accumulate_twaps(state, state.time, tx.time)
     state.time = tx.time
     events: list[Event] = []
     sync_stale_breakers(state, events)
+    refresh_option_marks(state)  # time decay
     return events
 
 
@@ -105,9 +121,28 @@ def process_price_report(state: State, tx: PriceReport) -> list[Event]:
     if taken:
         for market in markets:
             follow_volatility(market, feed.vol_sigma, state.domains[market.domain].mmf_vol_step, state.time)
-            update_mark(state, market, feed.index_price, events)
-            sync_divergence(state, market, events)
+            if is_option(market):
+                refresh_option_mark(state, market)
+            else:
+                update_mark(state, market, feed.index_price, events)
+                sync_divergence(state, market, events)
             orders.fire_triggers(state, market, events)
+    return events
+
+
+def process_vol_report(state: State, tx: VolReport) -> list[Event]:
+    # VALIDATE
+    feed = validate_vol_report(state, tx)
+    # APPLY
+    events: list[Event] = []
+    taken = record_vol_report(state, feed, tx, events)
+    sync_vol_breakers(state, feed.id, events)
+    if taken:
+        refresh_option_marks(state, vol_feed=feed.id)
+        for market_id in sorted(state.markets):
+            market = state.markets[market_id]
+            if market.expiry is not None and market.expiry.vol_feed == feed.id:
+                orders.fire_triggers(state, market, events)
     return events
 
 
@@ -142,6 +177,11 @@ _HANDLERS: dict[type, Callable[[State, Any], list[Event]]] = {
     FundInsurance: ledger.process_fund_insurance,
     Liquidate: liquidation.process_liquidate,
     LiquidateCollateral: liquidation.process_liquidate_collateral,
+    ListVolOracle: governance.process_list_vol_oracle,
+    SetPortfolioParams: governance.process_set_portfolio_params,
+    VolReport: process_vol_report,
+    Settle: settlement.process_settle,
+    SetPortfolioMargin: ledger.process_set_portfolio_margin,
 }
 
 if set(_HANDLERS) != set(TX_TYPES.values()):

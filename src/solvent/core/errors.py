@@ -346,6 +346,27 @@ class OICapExceeded(ProtocolError):
     name = "OICapExceeded"
 
 
+class NoExpiry(ProtocolError):
+    """The market is a perpetual: it never expires or settles."""
+
+    code = 1015
+    name = "NoExpiry"
+
+
+class MarketExpired(ProtocolError):
+    """The market has expired (or settled): no more orders; submit Settle."""
+
+    code = 2007
+    name = "MarketExpired"
+
+
+class SettlementPending(ProtocolError):
+    """The market has not expired yet, or its settlement average is not complete."""
+
+    code = 2008
+    name = "SettlementPending"
+
+
 class InvariantViolation(Exception):
     """Invariant: a bug in Solvent. Never raised for bad input; always a defect to report."""
 

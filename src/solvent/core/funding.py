@@ -26,7 +26,7 @@ from sortedcontainers import SortedDict
 from solvent.core.events import Event, event
 from solvent.core.fixed import ONE, clamp
 from solvent.core.margin import current_cum_funding, funding_owed
-from solvent.core.state import Account, Market, Position, State
+from solvent.core.state import Account, InstrumentKind, Market, Position, State
 from solvent.core.units import SECONDS_PER_HOUR, SIZE_ONE, format_account
 
 
@@ -66,8 +66,15 @@ def compute_premium(market: Market, index: int) -> int:
 
 
 def update_mark(state: State, market: Market, index: int, events: list[Event]) -> None:
-    """Sample the premium, update its EMA, the mark and the funding rate."""
+    """Sample the premium, update its EMA, the mark and (perpetuals only) the funding rate.
+
+    A dated future past expiry is marked at the index: its book is closed and
+    it settles on the index average.
+    """
     now = state.time
+    if market.expiry is not None and now >= market.expiry.time:
+        market.mark_price = max(1, index)
+        return
     sample = compute_premium(market, index)
     dt = now - market.premium_time
     alpha = min(ONE, (dt * ONE) // market.premium_tau_s) if market.premium_time else ONE
@@ -76,6 +83,8 @@ def update_mark(state: State, market: Market, index: int, events: list[Event]) -
     premium = clamp(market.premium_ema, -market.mark_band, market.mark_band)
     # Never 0 (the "no price yet" value): an index of 1 atom with a negative premium keeps 1.
     market.mark_price = max(1, index + (index * premium) // ONE)
+    if market.kind is not InstrumentKind.PERPETUAL:
+        return  # futures have no funding: the premium converges at expiry instead
     rate = market.premium_ema // market.funding_premium_hours + market.funding_interest
     new_rate = clamp(rate, -market.funding_cap, market.funding_cap)
     if new_rate != market.funding_rate:

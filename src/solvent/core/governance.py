@@ -21,6 +21,7 @@ from solvent.core.errors import (
 )
 from solvent.core.events import Event, event
 from solvent.core.fixed import ONE
+from solvent.core.instruments import is_option, refresh_option_mark
 from solvent.core.ledger import check_address, get_asset
 from solvent.core.oracle import is_stale
 from solvent.core.pool import _get_pool
@@ -28,12 +29,17 @@ from solvent.core.state import (
     Account,
     Asset,
     Domain,
+    Expiry,
+    InstrumentKind,
     MarginParams,
     Market,
     OracleFeed,
     Pool,
+    PortfolioParams,
     Reporter,
     State,
+    VolFeed,
+    VolReporter,
     pool_account_key,
 )
 from solvent.core.tx import (
@@ -42,12 +48,15 @@ from solvent.core.tx import (
     ListDomain,
     ListMarket,
     ListOracle,
+    ListVolOracle,
     SetAssetWeights,
     SetDomain,
     SetMarketLimits,
+    SetPortfolioParams,
     SetReporters,
 )
 from solvent.core.units import MAX_AMOUNT
+from solvent.core.vol_oracle import MAX_VOL_PARAM, is_vol_stale
 
 
 def _check_governor(state: State, sender: str) -> None:
@@ -153,6 +162,7 @@ def process_list_market(state: State, tx: ListMarket) -> list[Event]:
         raise InvalidAmount("oi_cap must be in [0, 2**127 - 1] size atoms (0 = no cap)")
     if tx.pool is not None:
         _get_pool(state, tx.pool)
+    expiry = _check_series(state, tx)
     for name, value in (("tick", tx.tick), ("lot", tx.lot), ("size_step", tx.size_step)):
         _check_positive(name, value)
     if tx.min_notional < 0:
@@ -195,6 +205,7 @@ def process_list_market(state: State, tx: ListMarket) -> list[Event]:
         imf_vol_factor=tx.imf_vol_factor,
         mmf_vol_factor=tx.mmf_vol_factor,
         max_leverage=tx.max_leverage,
+        option_floor=tx.option_floor,
     )
     feed = state.feeds[tx.asset]
     market = Market(
@@ -218,6 +229,8 @@ def process_list_market(state: State, tx: ListMarket) -> list[Event]:
         stp_mode=tx.stp_mode,
         pool=tx.pool,
         oi_cap=tx.oi_cap,
+        kind=tx.kind,
+        expiry=expiry,
     )
     market.mark_price = feed.index_price
     market.premium_time = state.time
@@ -226,8 +239,115 @@ def process_list_market(state: State, tx: ListMarket) -> list[Event]:
     market.mm_sigma_time = state.time
     if is_stale(state, feed):
         market.breakers["stale"] = "frozen"  # cleared, with an event, by the first fresh quorum
+    if is_option(market):
+        refresh_option_mark(state, market)
+        if expiry is not None and is_vol_stale(state, state.vol_feeds[expiry.vol_feed]):
+            market.breakers["vol_stale"] = "frozen"
     state.markets[tx.market] = market
-    return [event("MarketListed", market=tx.market, asset=tx.asset, domain=tx.domain)]
+    return [
+        event(
+            "MarketListed",
+            market=tx.market,
+            asset=tx.asset,
+            domain=tx.domain,
+            kind=tx.kind.value,
+            expiry=tx.expiry,
+            strike=tx.strike,
+        )
+    ]
+
+
+def _check_series(state: State, tx: ListMarket) -> Expiry | None:
+    """Validate the dated part of a listing; return the market's ``Expiry`` (None: perpetual)."""
+    _check_ratio("option_floor", tx.option_floor)
+    if tx.kind is InstrumentKind.PERPETUAL:
+        if tx.expiry or tx.settle_window_s or tx.strike or tx.contract_size or tx.vol_feed:
+            raise Malformed("a perpetual has no expiry, settlement window, strike, contract size or vol feed")
+        return None
+    if not state.time < tx.expiry <= MAX_AMOUNT:
+        raise InvalidAmount(f"expiry must be after the current time {state.time}, was {tx.expiry}")
+    if not 0 < tx.settle_window_s <= tx.expiry - state.time:
+        raise InvalidAmount("settle_window_s must be positive and fit between now and expiry")
+    min_fresh = tx.min_fresh_s or (tx.settle_window_s + 1) // 2
+    if not 0 < min_fresh <= tx.settle_window_s:
+        raise InvalidAmount("min_fresh_s must be in [1, settle_window_s] (0: half the window)")
+    if tx.kind is InstrumentKind.FUTURE:
+        if tx.strike or tx.contract_size or tx.vol_feed:
+            raise Malformed("a future has no strike, contract size or vol feed")
+        return Expiry(time=tx.expiry, window_s=tx.settle_window_s, min_fresh_s=min_fresh)
+    _check_positive("strike", tx.strike)
+    _check_positive("contract_size", tx.contract_size)
+    feed = state.vol_feeds.get(tx.vol_feed)
+    if feed is None:
+        raise UnknownAsset(f"no volatility feed {tx.vol_feed!r}; list it with ListVolOracle first")
+    if feed.asset != tx.asset or feed.expiry != tx.expiry:
+        raise InvalidAmount(
+            f"volatility feed {tx.vol_feed} covers {feed.asset} at {feed.expiry}, "
+            f"not {tx.asset} at {tx.expiry}"
+        )
+    return Expiry(
+        time=tx.expiry,
+        window_s=tx.settle_window_s,
+        min_fresh_s=min_fresh,
+        strike=tx.strike,
+        contract_size=tx.contract_size,
+        vol_feed=tx.vol_feed,
+    )
+
+
+def process_list_vol_oracle(state: State, tx: ListVolOracle) -> list[Event]:
+    _check_governor(state, tx.sender)
+    if not tx.feed or tx.feed in state.vol_feeds:
+        raise AlreadyExists(f"volatility feed {tx.feed!r} exists (or has no name)")
+    if tx.asset not in state.feeds:
+        raise UnknownAsset(f"no oracle feed for {tx.asset}; list it first")
+    if not state.time < tx.expiry <= MAX_AMOUNT:
+        raise InvalidAmount(f"expiry must be after the current time {state.time}, was {tx.expiry}")
+    _check_reporters(tx.reporters, tx.quorum)
+    _check_positive("staleness_s", tx.staleness_s)
+    _check_ratio("max_deviation", tx.max_deviation, 0, MAX_VOL_PARAM)
+    _check_ratio("min_vol", tx.min_vol, 1, MAX_VOL_PARAM)
+    _check_ratio("max_vol", tx.max_vol, tx.min_vol, MAX_VOL_PARAM)
+    state.vol_feeds[tx.feed] = VolFeed(
+        id=tx.feed,
+        asset=tx.asset,
+        expiry=tx.expiry,
+        reporters={r: VolReporter() for r in tx.reporters},
+        quorum=tx.quorum,
+        staleness_s=tx.staleness_s,
+        max_deviation=tx.max_deviation,
+        min_vol=tx.min_vol,
+        max_vol=tx.max_vol,
+    )
+    return [event("VolOracleListed", feed=tx.feed, asset=tx.asset, expiry=tx.expiry)]
+
+
+def process_set_portfolio_params(state: State, tx: SetPortfolioParams) -> list[Event]:
+    _check_governor(state, tx.sender)
+    if tx.asset not in state.feeds:
+        raise UnknownAsset(f"no oracle feed for {tx.asset}; list it first")
+    _check_ratio("move", tx.move, 1, ONE - 1)
+    _check_ratio("max_move", tx.max_move, tx.move, ONE - 1)
+    if not 1 <= tx.steps <= 20:
+        raise InvalidAmount(f"steps must be in [1, 20], was {tx.steps}")
+    _check_ratio("vol_up", tx.vol_up, 0, 10 * ONE)
+    _check_ratio("vol_down", tx.vol_down, 0, ONE)
+    _check_ratio("vol_ref", tx.vol_ref)
+    _check_ratio("move_vol_factor", tx.move_vol_factor, 0, 100 * ONE)
+    _check_ratio("short_option_min", tx.short_option_min)
+    _check_ratio("im_factor", tx.im_factor, ONE, 10 * ONE)
+    state.portfolio[tx.asset] = PortfolioParams(
+        move=tx.move,
+        steps=tx.steps,
+        vol_up=tx.vol_up,
+        vol_down=tx.vol_down,
+        vol_ref=tx.vol_ref,
+        move_vol_factor=tx.move_vol_factor,
+        max_move=tx.max_move,
+        short_option_min=tx.short_option_min,
+        im_factor=tx.im_factor,
+    )
+    return [event("PortfolioParamsSet", asset=tx.asset)]
 
 
 def process_create_pool(state: State, tx: CreatePool) -> list[Event]:

@@ -45,6 +45,7 @@ from solvent.core.tx import (
     MoveIsolatedMargin,
     SetLeverage,
     SetMarginMode,
+    SetPortfolioMargin,
     SettleFunding,
     Transfer,
     Withdraw,
@@ -243,6 +244,28 @@ def process_set_margin_mode(state: State, tx: SetMarginMode) -> list[Event]:
         raise PositionOpen(f"cancel your {tx.market} orders before switching mode")
     _setting(account, tx.market).isolated = tx.isolated
     return [event("MarginModeSet", account=format_account(key), market=tx.market, isolated=tx.isolated)]
+
+
+def process_set_portfolio_margin(state: State, tx: SetPortfolioMargin) -> list[Event]:
+    """Switch the cross bucket between simple and portfolio margin; the result must meet initial."""
+    # VALIDATE
+    key = (tx.owner, tx.subaccount)
+    account = get_account(state, key)
+    if account.portfolio == tx.enabled:
+        return [event("PortfolioMarginSet", account=format_account(key), enabled=tx.enabled)]
+    # APPLY (tentatively; undone below if the bucket would no longer meet initial margin)
+    account.portfolio = tx.enabled
+    if any(not p.isolated and p.size for p in account.positions.values()):
+        check_prices_fresh(state, account)
+        risk = cross_risk(state, account)
+        if not risk.meets_initial:
+            account.portfolio = not tx.enabled
+            raise InsufficientMargin(
+                f"under {'portfolio' if tx.enabled else 'simple'} margin the positions need "
+                f"{risk.im} initial margin, the account has {risk.value_init}; "
+                "add collateral or reduce positions first"
+            )
+    return [event("PortfolioMarginSet", account=format_account(key), enabled=tx.enabled)]
 
 
 def process_move_isolated_margin(state: State, tx: MoveIsolatedMargin) -> list[Event]:

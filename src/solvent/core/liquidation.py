@@ -63,6 +63,7 @@ from solvent.core.errors import (
     InvariantViolation,
     LiquidationCapReached,
     Malformed,
+    MarketExpired,
     MarketPaused,
     NoLiquidityInBand,
     NotLiquidatable,
@@ -73,6 +74,7 @@ from solvent.core.errors import (
 )
 from solvent.core.events import Event, event
 from solvent.core.fixed import ONE
+from solvent.core.instruments import has_expired
 from solvent.core.ledger import MAX_SUBACCOUNT, check_address, check_amount, get_asset
 from solvent.core.margin import Risk, _position_terms, bucket_risk, cross_risk
 from solvent.core.matching import (
@@ -91,6 +93,7 @@ from solvent.core.pool import pool_equity, pool_for_market
 from solvent.core.state import Account, Domain, Market, Position, State
 from solvent.core.tx import Liquidate, LiquidateCollateral
 from solvent.core.units import SIZE_ONE, AccountKey, format_account
+from solvent.core.vol_oracle import is_vol_stale
 
 
 def check_prices_usable(state: State, account: Account, market_ids: list[str]) -> None:
@@ -108,6 +111,12 @@ def check_prices_usable(state: State, account: Account, market_ids: list[str]) -
             raise MarketPaused(
                 f"an {asset} index jump awaits confirmation; liquidations resume at the confirmed price"
             )
+    for market_id in market_ids:
+        expiry = state.markets[market_id].expiry
+        if expiry is not None and expiry.vol_feed and is_vol_stale(state, state.vol_feeds[expiry.vol_feed]):
+            raise OracleStale(
+                f"the volatility feed {expiry.vol_feed} has no fresh quorum; liquidations wait for one"
+            )
 
 
 def bucket_markets(account: Account, market_id: str) -> list[str]:
@@ -123,8 +132,8 @@ def largest_risk_market(state: State, account: Account) -> str | None:
     best: tuple[int, str] | None = None
     for market_id in sorted(account.positions):
         pos = account.positions[market_id]
-        if pos.isolated or pos.size == 0:
-            continue
+        if pos.isolated or pos.size == 0 or has_expired(state, state.markets[market_id]):
+            continue  # an expired position waits for Settle
         _, _, mm = _position_terms(state, account, market_id, pos.size, pos.funding_index)
         if best is None or mm > best[0]:
             best = (mm, market_id)
@@ -132,8 +141,15 @@ def largest_risk_market(state: State, account: Account) -> str | None:
 
 
 def liquidation_band(market: Market, domain: Domain) -> tuple[int, int]:
-    """Return the lowest and highest liquidation fill price: mark * (1 ± liq_band), rounded inward."""
+    """Return the lowest and highest liquidation fill price: mark * (1 ± liq_band), rounded inward.
+
+    An option's band is measured on its underlying, as its order band is
+    (``orders.band_edges``): mark ± liq_band * underlying_price, never below 1.
+    """
     mark = market.mark_price
+    if market.underlying_price:
+        width = (market.underlying_price * domain.liq_band) // ONE
+        return max(1, mark - width), mark + width
     return -((-mark * (ONE - domain.liq_band)) // ONE), (mark * (ONE + domain.liq_band)) // ONE
 
 
@@ -167,6 +183,14 @@ def breakeven(
         risk = bucket_risk(state, account, market.id)
     _, _, mm = _position_terms(state, account, market.id, pos.size, pos.funding_index)
     bucket_mm = risk.mm
+    if account.portfolio and not pos.isolated:
+        # Portfolio margin has no per-position requirement: equity is shared by the
+        # positions' simple-mode requirements instead, which sum to the denominator.
+        bucket_mm = sum(
+            _position_terms(state, account, m, p.size, p.funding_index)[2]
+            for m, p in account.positions.items()
+            if not p.isolated
+        )
     if mm <= 0 or bucket_mm <= 0:
         mm = bucket_mm = 1  # no requirement at all: the position carries the whole equity
     return Breakeven(
@@ -302,6 +326,8 @@ def process_liquidate(state: State, tx: Liquidate) -> list[Event]:
     pos = account.positions.get(market.id)
     if pos is None or pos.size == 0:
         raise NotLiquidatable(f"{format_account(key)} has no {market.id} position")
+    if has_expired(state, market):
+        raise MarketExpired(f"{market.id} has expired: submit Settle, which closes every position")
     check_prices_usable(state, account, bucket_markets(account, market.id))
     risk = bucket_risk(state, account, market.id)
     if not risk.is_liquidatable:

@@ -30,7 +30,9 @@ sigma     the feed's hourly realised volatility (EWMA of log-returns)
 from dataclasses import dataclass
 
 from solvent.core.fixed import ONE, ceil_div, isqrt_up, mul_up
-from solvent.core.state import Account, Market, Position, State
+from solvent.core.instruments import is_option
+from solvent.core.portfolio import initial_from_maintenance, portfolio_requirement
+from solvent.core.state import Account, InstrumentKind, Market, Position, State
 from solvent.core.units import SECONDS_PER_HOUR, SIZE_ONE
 
 
@@ -146,6 +148,8 @@ def _position_terms(
     before the size changes, so a hypothetical size must not scale it.
     """
     market = state.markets[market_id]
+    if market.expiry is not None and is_option(market):
+        return _option_terms(state, account, market, size)
     mark = market.mark_price
     feed = state.feeds[market.asset]
     notional = -((-abs(size) * mark) // SIZE_ONE)
@@ -158,6 +162,41 @@ def _position_terms(
         cum = current_cum_funding(market, feed.index_price, state.time)
         value -= -((-held * (cum - funding_index)) // (SIZE_ONE * ONE))
     return value, -((-notional * imf) // ONE), -((-notional * mmf) // ONE)
+
+
+def _option_terms(state: State, account: Account, market: Market, size: int) -> tuple[int, int, int]:
+    """Return (value, im, mm) of an option position in simple mode (see docs/options.md).
+
+    A long option can lose only its value: im = its value (so it never margins
+    other positions), mm = 0. A short option with underlying notional U and
+    out-of-the-money amount OTM needs, for each fraction f of ``compute_fractions``
+    on U, max(f*U - OTM, option_floor * f*U) above its value (which already
+    counts the premium owed at the mark).
+    """
+    mark = market.mark_price
+    value = (size * mark) // SIZE_ONE
+    if size >= 0:
+        return value, -((-size * mark) // SIZE_ONE), 0
+    expiry = market.expiry
+    if expiry is None:
+        raise ValueError("Invariant: an option market has an expiry")
+    feed = state.feeds[market.asset]
+    forward = feed.index_price
+    underlying = -size * expiry.contract_size  # size atoms * size atoms
+    unit = SIZE_ONE * SIZE_ONE
+    notional = -((-underlying * forward) // unit)
+    strike = expiry.strike
+    moneyness = strike - forward if market.kind is InstrumentKind.CALL else forward - strike
+    otm = (underlying * max(0, moneyness)) // unit
+    imf, mmf = compute_fractions(
+        market, feed.vol_sigma, notional, _leverage(account, market.id), market.mm_sigma
+    )
+    floor = market.margin.option_floor
+    im_full = mul_up(notional, imf)
+    mm_full = mul_up(notional, mmf)
+    im = max(im_full - otm, mul_up(im_full, floor))
+    mm = max(mm_full - otm, mul_up(mm_full, floor))
+    return value, im, mm
 
 
 def collateral_values(state: State, balances: dict[str, int]) -> tuple[int, int]:
@@ -204,6 +243,7 @@ def cross_risk(
     im = 0
     mm = 0
     seen = False
+    groups: dict[str, list[tuple[Market, int]]] | None = {} if account.portfolio else None
     for mid, pos in account.positions.items():
         if pos.isolated:
             continue
@@ -214,6 +254,10 @@ def cross_risk(
         value, pim, pmm = _position_terms(state, account, mid, size, pos.funding_index, pos.size)
         v_init += value
         v_maint += value
+        if groups is not None and _in_portfolio(state, mid):
+            market = state.markets[mid]
+            groups.setdefault(market.asset, []).append((market, size))
+            continue
         im += pim
         mm += pmm
     if market_id is not None and not seen and new_size:
@@ -221,9 +265,22 @@ def cross_risk(
         value, pim, pmm = _position_terms(state, account, market_id, new_size, market.cum_funding, 0)
         v_init += value
         v_maint += value
-        im += pim
-        mm += pmm
+        if groups is not None and _in_portfolio(state, market_id):
+            groups.setdefault(market.asset, []).append((market, new_size))
+        else:
+            im += pim
+            mm += pmm
+    if groups:
+        for underlying in sorted(groups):
+            group_mm = portfolio_requirement(state, underlying, groups[underlying])
+            mm += group_mm
+            im += initial_from_maintenance(state.portfolio[underlying], group_mm)
     return Risk(v_init, v_maint, im, mm)
+
+
+def _in_portfolio(state: State, market_id: str) -> bool:
+    """Return whether a market's underlying has a portfolio-margin grid."""
+    return state.markets[market_id].asset in state.portfolio
 
 
 def isolated_risk(
@@ -295,6 +352,8 @@ def estimate_liquidation_price(state: State, account: Account, market_id: str) -
     if pos is None or pos.size == 0:
         return None
     market = state.markets[market_id]
+    if is_option(market) or account.portfolio:
+        return None  # not linear in the mark: no closed-form estimate
     mark = market.mark_price
     feed = state.feeds[market.asset]
     risk = bucket_risk(state, account, market_id)

@@ -67,6 +67,7 @@ from solvent.core.errors import (
 )
 from solvent.core.events import Event, event
 from solvent.core.fixed import ONE
+from solvent.core.instruments import check_tradable, has_expired
 from solvent.core.margin import bucket_risk, increases_risk
 from solvent.core.matching import apply_plan, fee_up, order_cancelled, plan_match
 from solvent.core.oracle import is_stale
@@ -80,6 +81,7 @@ from solvent.core.tx import (
     PlaceTrigger,
 )
 from solvent.core.units import MAX_AMOUNT, SIZE_ONE, AccountKey, format_account
+from solvent.core.vol_oracle import is_vol_stale
 
 _RESTING = (TimeInForce.GTC, TimeInForce.POST_ONLY)
 
@@ -126,8 +128,16 @@ def check_client_id(client_id: int | None) -> None:
 
 
 def band_edges(market: Market) -> tuple[int, int]:
-    """Return the lowest and highest price an order may carry: mark * (1 ± price_band)."""
+    """Return the lowest and highest price an order may carry: mark * (1 ± price_band).
+
+    An option's band is measured on its underlying instead, mark ± price_band *
+    underlying_price (never below 1), since a premium far out of the money is a
+    tiny fraction of the risk it carries.
+    """
     mark = market.mark_price
+    if market.underlying_price:
+        width = (market.underlying_price * market.price_band) // ONE
+        return max(1, mark - width), mark + width
     lo = -((-mark * (ONE - market.price_band)) // ONE)
     hi = (mark * (ONE + market.price_band)) // ONE
     return lo, hi
@@ -139,6 +149,12 @@ def check_halt(state: State, market: Market) -> ProtocolError | None:
     if is_stale(state, feed):
         return OracleStale(
             f"{market.id}: the {market.asset} index has no fresh quorum; "
+            "only orders that reduce your position are accepted until it returns"
+        )
+    expiry = market.expiry
+    if expiry is not None and expiry.vol_feed and is_vol_stale(state, state.vol_feeds[expiry.vol_feed]):
+        return OracleStale(
+            f"{market.id}: the volatility feed {expiry.vol_feed} has no fresh quorum; "
             "only orders that reduce your position are accepted until it returns"
         )
     if feed.band_tripped:
@@ -200,6 +216,7 @@ def execute_order(
     """Validate, match and rest one order; return its id. Raises before any change."""
     # VALIDATE
     account = get_account(state, key)
+    check_tradable(state, market)
     check_size(market, size)
     check_client_id(client_id)
     if market.mark_price == 0:
@@ -402,6 +419,7 @@ def process_modify_order(state: State, tx: ModifyOrder) -> list[Event]:
     market = get_market(state, tx.market)
     key = (tx.owner, tx.subaccount)
     order = _find_order(market, key, tx.order_id, None)
+    check_tradable(state, market)
     check_size(market, tx.size)
     check_price(market, tx.price)
     if tx.price == order.price and tx.size <= order.size:
@@ -448,6 +466,13 @@ def process_modify_order(state: State, tx: ModifyOrder) -> list[Event]:
 # --- triggers --------------------------------------------------------------------
 
 
+def remove_all_triggers(market: Market, events: list[Event]) -> None:
+    """Cancel every trigger of a market that has expired."""
+    for trigger_id in sorted(market.triggers):
+        _remove_trigger(market, market.triggers[trigger_id])
+        events.append(event("TriggerCancelled", market=market.id, trigger_id=trigger_id, reason="expired"))
+
+
 def _remove_trigger(market: Market, trigger: Trigger) -> None:
     del market.triggers[trigger.id]
     if trigger.fires_above:
@@ -461,6 +486,7 @@ def process_place_trigger(state: State, tx: PlaceTrigger) -> list[Event]:
     market = get_market(state, tx.market)
     key = (tx.owner, tx.subaccount)
     account = get_account(state, key)
+    check_tradable(state, market)
     check_price(market, tx.trigger_price)
     check_client_id(tx.client_id)
     mark = market.mark_price
@@ -549,6 +575,8 @@ def process_cancel_trigger(state: State, tx: CancelTrigger) -> list[Event]:
 
 def fire_triggers(state: State, market: Market, events: list[Event]) -> None:
     """Fire every trigger the current mark has crossed, in the documented order."""
+    if has_expired(state, market):
+        return  # trading has stopped; Settle cancels the triggers
     mark = market.mark_price
     fired: list[Trigger] = []
     above = market.triggers_above

@@ -37,6 +37,13 @@ class TriggerKind(StrEnum):
     STOP_LOSS = "STOP_LOSS"  # attached to a position, closes it at market
 
 
+class InstrumentKind(StrEnum):
+    PERPETUAL = "PERPETUAL"  # no expiry; funding ties it to the index
+    FUTURE = "FUTURE"  # dated: settles at the TWAP of the index, no funding
+    CALL = "CALL"  # European call, cash-settled on the TWAP
+    PUT = "PUT"  # European put, cash-settled on the TWAP
+
+
 class StpMode(StrEnum):
     CANCEL_RESTING = "CANCEL_RESTING"
     CANCEL_TAKER = "CANCEL_TAKER"
@@ -101,6 +108,56 @@ class OracleFeed:
 
 
 @dataclass(slots=True)
+class VolReporter:
+    """The last volatility report of one authorised reporter."""
+
+    atm_vol: int = 0  # ratio, annualised
+    skew: int = 0  # signed ratio: vol per unit of log-moneyness
+    curvature: int = 0  # signed ratio: vol per unit of log-moneyness squared
+    timestamp: int = 0  # 0: never reported
+
+
+@dataclass(slots=True)
+class VolFeed:
+    """Aggregated implied-volatility smile of one underlying at one expiry (see core.vol_oracle)."""
+
+    id: str
+    asset: str  # the price feed of the underlying
+    expiry: int  # unix seconds
+    reporters: dict[str, VolReporter]
+    quorum: int
+    staleness_s: int
+    max_deviation: int  # ratio: reports whose ATM vol is farther than this from the median are dropped
+    min_vol: int  # ratio: the smile is clamped to [min_vol, max_vol]
+    max_vol: int
+    atm_vol: int = 0  # 0: never had a quorum
+    skew: int = 0
+    curvature: int = 0
+    quorum_time: int = 0  # block time of the last aggregate with a quorum
+
+
+@dataclass(slots=True)
+class Expiry:
+    """How a dated future or an option expires and settles (see core.instruments).
+
+    The settlement price is the average of the index over the fresh seconds
+    of ``[time - window_s, time)``; when fewer than ``min_fresh_s`` of them
+    were fresh, the window runs on past expiry until it has that many.
+    """
+
+    time: int  # unix seconds: trading stops
+    window_s: int
+    min_fresh_s: int
+    strike: int = 0  # price; options only
+    contract_size: int = 0  # size atoms of the underlying per contract; options only
+    vol_feed: str = ""  # options only
+    twap_sum: int = 0  # Σ index * fresh seconds counted so far
+    twap_seconds: int = 0  # fresh seconds counted so far
+    settlement_price: int = 0  # the TWAP, set by Settle
+    settled: bool = False
+
+
+@dataclass(slots=True)
 class Order:
     """A resting limit order."""
 
@@ -160,6 +217,7 @@ class MarginParams:
     imf_vol_factor: int  # ratio
     mmf_vol_factor: int  # ratio
     max_leverage: int  # whole number: cap a user may not exceed
+    option_floor: int = 0  # ratio: a short option's requirement never falls below this share of f * U
 
 
 @dataclass(slots=True)
@@ -188,7 +246,11 @@ class Domain:
 
 @dataclass(slots=True)
 class Market:
-    """A perpetual swap on one oracle asset, settled in the quote asset."""
+    """A perpetual swap, dated future or option on one oracle asset, settled in the quote asset.
+
+    For an option, one size unit (``SIZE_ONE``) is one contract of
+    ``expiry.contract_size`` size atoms of the underlying, and prices are premiums per contract.
+    """
 
     id: str
     asset: str  # the oracle feed of the underlying
@@ -227,6 +289,9 @@ class Market:
     mm_sigma_time: int = 0
     liq_window_start: int = 0
     liq_window_notional: int = 0  # quote atoms liquidated in the current window
+    kind: InstrumentKind = InstrumentKind.PERPETUAL
+    expiry: Expiry | None = None  # dated futures and options
+    underlying_price: int = 0  # options: price of one contract's underlying at the last mark
 
 
 @dataclass(slots=True)
@@ -258,6 +323,7 @@ class Account:
     balances: dict[str, int]
     positions: dict[str, Position]
     settings: dict[str, MarketSetting] | None = None  # created on first use
+    portfolio: bool = False  # portfolio margin per underlying (see core.portfolio)
 
 
 @dataclass(slots=True)
@@ -283,6 +349,21 @@ class Pool:
 
 
 @dataclass(slots=True)
+class PortfolioParams:
+    """The scenario grid of portfolio margin on one underlying (see core.portfolio)."""
+
+    move: int  # ratio: the largest price move tried, before the volatility add-on
+    steps: int  # price moves tried on each side of 0 (moves k * range / steps, k = -steps..steps)
+    vol_up: int  # ratio: implied vols scaled by (1 + vol_up) ...
+    vol_down: int  # ratio: ... and by (1 - vol_down)
+    vol_ref: int  # ratio: hourly realised volatility above which the range widens
+    move_vol_factor: int  # ratio: range += factor * max(0, sigma - vol_ref)
+    max_move: int  # ratio < 1: cap on the widened range
+    short_option_min: int  # ratio of the underlying notional each short option contract adds
+    im_factor: int  # ratio >= 1: initial = maintenance * im_factor
+
+
+@dataclass(slots=True)
 class State:
     """The whole protocol state."""
 
@@ -297,6 +378,8 @@ class State:
     fee_balance: int = 0  # quote atoms earned by the protocol
     insurance: dict[str, int] = field(default_factory=dict)  # domain -> quote atoms
     domains: dict[str, Domain] = field(default_factory=dict)
+    vol_feeds: dict[str, VolFeed] = field(default_factory=dict)
+    portfolio: dict[str, PortfolioParams] = field(default_factory=dict)  # underlying -> its grid
     next_order_id: int = 1
     deposited: dict[str, int] = field(default_factory=dict)  # asset -> atoms ever deposited
     withdrawn: dict[str, int] = field(default_factory=dict)  # asset -> atoms ever withdrawn

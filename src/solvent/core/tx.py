@@ -17,7 +17,7 @@ payloads; ``TX_TYPES`` maps each type name to its record.
 
 from dataclasses import dataclass
 
-from solvent.core.state import StpMode, TimeInForce, TriggerKind
+from solvent.core.state import InstrumentKind, StpMode, TimeInForce, TriggerKind
 
 # --- clock -------------------------------------------------------------------
 
@@ -71,7 +71,11 @@ class ListOracle:
 
 @dataclass(frozen=True, slots=True)
 class ListMarket:
-    """List a perpetual market on an existing oracle feed."""
+    """List a market on an existing oracle feed: a perpetual, or a dated series.
+
+    A ``FUTURE`` needs ``expiry`` and ``settle_window_s``; a ``CALL`` or ``PUT``
+    also ``strike``, ``contract_size`` and ``vol_feed`` (see core.instruments).
+    """
 
     sender: str
     market: str
@@ -102,6 +106,47 @@ class ListMarket:
     stp_mode: StpMode = StpMode.CANCEL_RESTING
     pool: str | None = None
     oi_cap: int = 0  # size atoms per side; 0 = none
+    kind: InstrumentKind = InstrumentKind.PERPETUAL
+    expiry: int = 0  # unix seconds; dated markets only
+    settle_window_s: int = 0  # seconds of index averaged before expiry
+    min_fresh_s: int = 0  # fresh seconds the average needs (0: half the window)
+    strike: int = 0  # price; options only
+    contract_size: int = 0  # size atoms of the underlying per contract; options only
+    vol_feed: str = ""  # options only
+    option_floor: int = 5 * 10**17  # ratio: floor of a short option's requirement (share of f * U)
+
+
+@dataclass(frozen=True, slots=True)
+class ListVolOracle:
+    """Create the implied-volatility feed of one underlying at one expiry."""
+
+    sender: str
+    feed: str
+    asset: str
+    expiry: int
+    reporters: tuple[str, ...]
+    quorum: int
+    staleness_s: int = 300
+    max_deviation: int = 10**17  # ratio: 10 vol points from the median ATM vol
+    min_vol: int = 10**16  # 1%
+    max_vol: int = 5 * 10**18  # 500%
+
+
+@dataclass(frozen=True, slots=True)
+class SetPortfolioParams:
+    """Set (or replace) the portfolio-margin scenario grid of one underlying."""
+
+    sender: str
+    asset: str
+    move: int
+    steps: int
+    vol_up: int
+    vol_down: int
+    vol_ref: int
+    move_vol_factor: int
+    max_move: int
+    short_option_min: int
+    im_factor: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +249,21 @@ class PriceReport:
     timestamp: int
 
 
+@dataclass(frozen=True, slots=True)
+class VolReport:
+    """One reporter's implied-volatility smile for one feed at ``timestamp``.
+
+    vol(k) = atm_vol + skew * k + curvature * k**2 with k = ln(strike / forward).
+    """
+
+    reporter: str
+    feed: str
+    atm_vol: int
+    skew: int
+    curvature: int
+    timestamp: int
+
+
 # --- ledger ------------------------------------------------------------------
 
 
@@ -277,6 +337,17 @@ class LiquidateCollateral:
     subaccount: int
     asset: str
     amount: int | None = None
+
+
+# --- expiry ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Settle:
+    """Settle an expired future or option at its TWAP (anyone may send it)."""
+
+    sender: str
+    market: str
 
 
 # --- orders ------------------------------------------------------------------
@@ -378,6 +449,15 @@ class SetMarginMode:
 
 
 @dataclass(frozen=True, slots=True)
+class SetPortfolioMargin:
+    """Margin the subaccount's cross positions per underlying by scenarios (or back to simple)."""
+
+    owner: str
+    subaccount: int
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
 class MoveIsolatedMargin:
     """Move quote between the cross balance and an isolated position (> 0: into it)."""
 
@@ -458,6 +538,11 @@ Tx = (
     | FundInsurance
     | Liquidate
     | LiquidateCollateral
+    | ListVolOracle
+    | SetPortfolioParams
+    | VolReport
+    | Settle
+    | SetPortfolioMargin
 )
 
 TX_TYPES: dict[str, type] = {
@@ -493,5 +578,10 @@ TX_TYPES: dict[str, type] = {
         FundInsurance,
         Liquidate,
         LiquidateCollateral,
+        ListVolOracle,
+        SetPortfolioParams,
+        VolReport,
+        Settle,
+        SetPortfolioMargin,
     )
 }

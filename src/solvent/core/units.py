@@ -26,6 +26,7 @@ SIZE_ONE: Final = 10**8  # expo -8: size atoms per one base unit
 QUOTE_DECIMALS: Final = 6
 QUOTE_ONE: Final = 10**QUOTE_DECIMALS  # quote atoms per one quote unit
 SECONDS_PER_HOUR: Final = 3600
+SECONDS_PER_YEAR: Final = 365 * 24 * 3600  # options: time to expiry in years of 365 days
 # Documented bound on every amount, size and price: fits a signed 128-bit
 # field of the on-chain encoding with room for sums.
 MAX_AMOUNT: Final = 2**127 - 1
