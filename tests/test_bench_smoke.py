@@ -17,6 +17,11 @@ CASES = [
     ("risk_scan.py", ["--accounts", "2000", "--repeats", "1", "--verify", "50"], {"scan_ms", "full_scan_ms"}),
     ("liquidation.py", ["--accounts", "100", "--repeats", "1"], {"liquidations_per_s"}),
     ("matching.py", ["--ops", "2000", "--accounts", "50"], {"ops_per_s", "reference_ops_per_s"}),
+    (
+        "options.py",
+        ["--cases", "500", "--repeats", "1", "--accuracy-cases", "500", "--exact-cases", "5"],
+        {"prices_per_s", "worst_abs_error_over_F"},
+    ),
 ]
 
 
