@@ -12,9 +12,10 @@ from solvent.core.events import Event
 from solvent.core.hashing import state_hash
 from solvent.core.state import State
 from solvent.core.tx import Tx, Withdraw
-from solvent.scenario import check_conservation, run_lines, run_scenario
+from solvent.scenario import check_conservation, open_interest_gaps, run_lines, run_scenario
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.jsonl"))
+DERIVATIVES = sorted((Path(__file__).resolve().parent / "scenarios" / "derivatives").glob("DRV-*.jsonl"))
 
 
 def test_there_are_at_least_eight_examples() -> None:
@@ -279,3 +280,110 @@ def test_check_refusals_judges_by_the_state_hash(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(scenario, "apply", reordering_apply)
     assert _run(text, check_refusals=True) is None
+
+
+# --- futures and options: tests/scenarios/derivatives/, settlement, greeks, smile --------------
+
+
+def test_there_are_derivatives_scenarios() -> None:
+    assert len(DERIVATIVES) >= 8
+
+
+@pytest.mark.parametrize("path", DERIVATIVES, ids=[p.stem for p in DERIVATIVES])
+def test_derivatives_scenario_replays_with_every_expectation(path: Path) -> None:
+    """Each edge case of futures and options replays, refusals leave the state unchanged (P3),
+    money is conserved (P1) and longs equal shorts (P2) at the end."""
+    replay = run_scenario(path, check_refusals=True)
+    assert replay.failure is None, str(replay.failure)
+    assert all(gap == 0 for gap in check_conservation(replay.state).values())
+    assert open_interest_gaps(replay.state) == {}
+    assert sum(1 for s in replay.steps if s.kind == "expect") >= 5
+
+
+FUT = "BTC-FUT-30D"
+SETTLED = (
+    "\n".join(
+        json.dumps(line)
+        for line in (
+            {"genesis": "derivatives"},
+            {"tx": "Prices", "asset": "BTC", "price": "100000"},
+            {"tx": "Vols", "feed": "BTC-30D", "atm_vol": "60%", "skew": "-10%", "curvature": "5%"},
+            {"tx": "Deposit", "account": "a", "asset": "USDC", "amount": "100000"},
+            {"tx": "Deposit", "account": "b", "asset": "USDC", "amount": "100000"},
+            {
+                "tx": "PlaceOrder",
+                "account": "b",
+                "market": FUT,
+                "side": "sell",
+                "size": "0.5",
+                "price": "100000",
+            },
+            {"tx": "PlaceOrder", "account": "a", "market": FUT, "side": "buy", "size": "0.5", "tif": "IOC"},
+            {"tx": "SetTime", "advance": 2590200},
+            {"tx": "Prices", "asset": "BTC", "price": "101000"},
+            {"tx": "Advance", "seconds": 1800, "every": 60},
+        )
+    )
+    + "\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("spec", "ok"),
+    [
+        ({"market": "BTC-FUT-30D", "settled": False, "fresh_seconds": 1800}, True),
+        ({"market": "BTC-FUT-30D", "average": {"is": "101000"}}, True),
+        ({"market": "BTC-FUT-30D", "fresh_seconds": {"at_least": 900}}, True),
+        ({"market": "BTC-FUT-30D", "fresh_seconds": 1799}, False),
+        ({"market": "BTC-FUT-30D", "average": {"is": "101000.000001"}}, False),
+        ({"market": "BTC-FUT-30D", "settled": True}, False),
+        ({"market": "BTC-FUT-30D", "price": {"is": "101000"}}, False),  # not settled yet
+        ({"market": "BTC-PERP", "settled": False}, False),  # a perpetual never settles
+    ],
+)
+def test_settlement_expectation_before_settle(spec: dict[str, object], ok: bool) -> None:
+    failure = _run(SETTLED + json.dumps({"expect": {"settlement": spec}}) + "\n")
+    assert (failure is None) is ok, (spec, failure)
+
+
+def test_settlement_expectation_after_settle() -> None:
+    settle = '{"tx": "Settle", "sender": "anyone", "market": "BTC-FUT-30D"}\n'
+    good = {"market": "BTC-FUT-30D", "settled": True, "price": {"is": "101000"}, "fresh_seconds": 1800}
+    assert _run(SETTLED + settle + json.dumps({"expect": {"settlement": good}}) + "\n") is None
+    bad = {"market": "BTC-FUT-30D", "price": {"is": "101000.1"}}
+    failure = _run(SETTLED + settle + json.dumps({"expect": {"settlement": bad}}) + "\n")
+    assert failure is not None and "settlement price is 101000, expected is 101000.1" in failure
+
+
+@pytest.mark.parametrize(
+    ("spec", "ok"),
+    [
+        ({"account": "a", "asset": "BTC", "delta": {"is": "0.5"}, "gamma": {"is": "0"}}, True),
+        ({"account": "b", "asset": "BTC", "delta": {"is": "-50%"}, "vega": {"is": "0"}}, True),
+        ({"account": "a", "asset": "ETH", "delta": {"is": "0"}}, True),  # no ETH position
+        ({"account": "a", "asset": "BTC", "delta": {"is": "0.5000001"}}, False),
+        ({"account": "a", "asset": "BTC", "theta": {"below": "0"}}, False),
+        ({"account": "nobody", "asset": "BTC", "delta": {"is": "0"}}, False),
+    ],
+)
+def test_greeks_expectation(spec: dict[str, object], ok: bool) -> None:
+    text = "\n".join(SETTLED.splitlines()[:7]) + "\n"  # the futures trade, before expiry
+    failure = _run(text + json.dumps({"expect": {"greeks": spec}}) + "\n")
+    assert (failure is None) is ok, (spec, failure)
+
+
+@pytest.mark.parametrize(
+    ("spec", "ok"),
+    [
+        ({"feed": "BTC-30D", "atm_vol": {"is": "60%"}, "skew": {"is": "-0.1"}}, True),
+        ({"feed": "BTC-30D", "curvature": {"is": "0.05"}}, True),
+        ({"feed": "BTC-30D", "stale": False}, True),
+        ({"feed": "BTC-30D", "stale": True}, False),
+        ({"feed": "BTC-30D", "atm_vol": {"is": "61%"}}, False),
+        ({"feed": "BTC-30D", "skew": {"at_least": "0"}}, False),
+    ],
+)
+def test_smile_expectation(spec: dict[str, object], ok: bool) -> None:
+    text = "\n".join(SETTLED.splitlines()[:3]) + "\n"
+    failure = _run(text + json.dumps({"expect": {"smile": spec}}) + "\n")
+    assert (failure is None) is ok, (spec, failure)

@@ -41,11 +41,13 @@ from solvent.core.engine import apply, genesis
 from solvent.core.errors import ProtocolError
 from solvent.core.events import Event, EventValue
 from solvent.core.hashing import state_hash
+from solvent.core.instruments import account_greeks
 from solvent.core.margin import compute_fractions, cross_risk, position_notional
 from solvent.core.pool import pool_equity
 from solvent.core.state import POOL_OWNER_PREFIX, State
 from solvent.core.tx import TX_TYPES, PriceReport, SetTime, VolReport
 from solvent.core.units import QUOTE_DECIMALS, SIZE_ONE, AccountKey, format_account, from_atoms, to_atoms
+from solvent.core.vol_oracle import is_vol_stale
 from solvent.defaults import GENESIS, GENESIS_TIME, GOVERNOR, address_of, name_of
 
 SIZE_DECIMALS = 8
@@ -341,6 +343,57 @@ def _expect_insurance(state: State, spec: dict[str, Any]) -> None:
     _compare(state.insurance.get(domain, 0), spec, QUOTE_DECIMALS, f"insurance fund {domain}")
 
 
+def _expect_settlement(state: State, spec: dict[str, Any]) -> None:
+    market = state.markets[spec["market"]]
+    expiry = market.expiry
+    if expiry is None:
+        raise AssertionError(f"{market.id} is a perpetual: it never settles")
+    if "settled" in spec and expiry.settled != spec["settled"]:
+        raise AssertionError(f"{market.id} settled is {expiry.settled}")
+    if "fresh_seconds" in spec:
+        wanted = spec["fresh_seconds"]
+        _compare(
+            expiry.twap_seconds,
+            wanted if isinstance(wanted, dict) else {"is": wanted},
+            0,
+            f"{market.id} fresh seconds",
+        )
+    if "average" in spec:
+        if expiry.twap_seconds == 0:
+            raise AssertionError(f"{market.id} has no fresh second in its settlement average yet")
+        average = expiry.twap_sum // expiry.twap_seconds
+        _compare(average, spec["average"], QUOTE_DECIMALS, f"{market.id} settlement average")
+    if "price" in spec:
+        if not expiry.settled:
+            raise AssertionError(f"{market.id} has not settled")
+        _compare(expiry.settlement_price, spec["price"], QUOTE_DECIMALS, f"{market.id} settlement price")
+
+
+def _expect_greeks(state: State, spec: dict[str, Any]) -> None:
+    """Greeks summed over the account's positions on ``asset`` (``instruments.account_greeks``),
+    in human units: delta in base units, gamma in base units per quote unit of price,
+    vega in quote per 1.00 of volatility, theta in quote per year.
+    """
+    _, account = _account(state, spec)
+    asset = str(spec["asset"])
+    totals = account_greeks(state, account).get(asset)
+    quote = _asset_decimals(state, state.quote)
+    units = {"delta": 0, "gamma": -quote, "vega": quote, "theta": quote}
+    for name, shift in units.items():
+        if name in spec:
+            value = getattr(totals, name) if totals is not None else 0
+            _compare(value, spec[name], RATIO_DECIMALS + shift, f"{spec['account']} {asset} {name}")
+
+
+def _expect_smile(state: State, spec: dict[str, Any]) -> None:
+    feed = state.vol_feeds[spec["feed"]]
+    if "stale" in spec and is_vol_stale(state, feed) != spec["stale"]:
+        raise AssertionError(f"{feed.id} stale is {is_vol_stale(state, feed)}")
+    for name in ("atm_vol", "skew", "curvature"):
+        if name in spec:
+            _compare(getattr(feed, name), spec[name], RATIO_DECIMALS, f"{feed.id} {name}")
+
+
 _STATE_EXPECTATIONS: dict[str, Callable[[State, dict[str, Any]], None]] = {
     "balance": _expect_balance,
     "position": _expect_position,
@@ -354,6 +407,9 @@ _STATE_EXPECTATIONS: dict[str, Callable[[State, dict[str, Any]], None]] = {
     "fee_balance": _expect_fee_balance,
     "orders": _expect_orders,
     "insurance": _expect_insurance,
+    "settlement": _expect_settlement,
+    "greeks": _expect_greeks,
+    "smile": _expect_smile,
 }
 
 
