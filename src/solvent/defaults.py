@@ -89,7 +89,9 @@ def load_deployment(name: str) -> list[Tx]:
     return _load_into(state, name, convert_tx)
 
 
-def _load_into(state: State, name: str, convert_tx: Callable[[State, dict[str, Any]], dict[str, Any]]) -> list[Tx]:
+def _load_into(
+    state: State, name: str, convert_tx: Callable[[State, dict[str, Any]], dict[str, Any]]
+) -> list[Tx]:
     """Apply deployment ``name`` (after the one it ``include``s) to ``state``; return its transactions."""
     text = resources.files("solvent.deployments").joinpath(f"{name}.toml").read_text(encoding="utf-8")
     config = tomllib.loads(text)
