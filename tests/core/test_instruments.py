@@ -185,6 +185,9 @@ def test_future_settles_at_the_twap_with_rounding_dust_to_fees():
     )
     assert market.expiry is not None and market.expiry.settled and market.expiry.settlement_price == price
     refused(state, Settle(addr("keeper"), FUT), MarketExpired)
+    assert market.mark_price == price
+    report(state, "BTC", usd("50000"), EXPIRY + 60)  # later reports leave a settled future alone
+    assert market.mark_price == price
 
 
 def test_a_future_pays_no_funding():

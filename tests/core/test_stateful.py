@@ -78,6 +78,7 @@ from solvent.core.errors import ProtocolError
 from solvent.core.events import Event
 from solvent.core.fixed import ONE
 from solvent.core.hashing import state_hash
+from solvent.core.instruments import contract_underlying, has_expired, is_option, option_mark
 from solvent.core.liquidation import largest_risk_market
 from solvent.core.margin import (
     bucket_risk,
@@ -88,7 +89,7 @@ from solvent.core.margin import (
     isolated_risk,
 )
 from solvent.core.pool import DEAD_SHARES
-from solvent.core.state import Market, State, TimeInForce, TriggerKind, pool_account_key
+from solvent.core.state import InstrumentKind, Market, State, TimeInForce, TriggerKind, pool_account_key
 from solvent.core.tx import (
     TX_TYPES,
     CancelAll,
@@ -98,6 +99,8 @@ from solvent.core.tx import (
     FundInsurance,
     Liquidate,
     LiquidateCollateral,
+    ListMarket,
+    ListVolOracle,
     ModifyOrder,
     MoveIsolatedMargin,
     PlaceOrder,
@@ -110,14 +113,18 @@ from solvent.core.tx import (
     SetLeverage,
     SetMarginMode,
     SetMarketLimits,
+    SetPortfolioMargin,
+    SetPortfolioParams,
     SetTime,
+    Settle,
     SettleFunding,
     Transfer,
     Tx,
+    VolReport,
     Withdraw,
 )
 from solvent.core.units import MAX_AMOUNT, SIZE_ONE, AccountKey
-from solvent.defaults import GENESIS_TIME, GOVERNOR, address_of, fixture_f, pct, reporters, usd
+from solvent.defaults import GENESIS, GENESIS_TIME, GOVERNOR, address_of, fixture_f, pct, reporters, usd
 
 OWNERS = tuple(address_of(f"stateful-trader-{i}") for i in range(4))
 ACCOUNTS: tuple[AccountKey, ...] = tuple((owner, sub) for owner in OWNERS for sub in (0, 1))
@@ -154,12 +161,35 @@ PAIRS = tuple((a, b) for a in ACCOUNTS for b in ACCOUNTS if a[0] != b[0] and a[1
 Bucket = tuple[AccountKey, str]  # an account's "cross" bucket, or its isolated position in a market
 
 
+# The derivatives machine: the derivatives deployment's BTC series (all expiring at EXPIRY).
+FUTURE = "BTC-FUT-30D"
+VOL_FEED = "BTC-30D"
+VOL_REPORTERS = tuple(address_of(f"btc-vol-{i}") for i in range(1, 6))
+EXPIRY = GENESIS_TIME + 30 * 86_400
+START_SMILE = (6 * ONE // 10, -ONE // 10, ONE // 5)  # ATM vol 60%, skew -10%, curvature 20%
+OPTION_LOTS = 300  # largest option order in lots: 3 contracts of 1 BTC
+LINEAR_LOTS = 20_000  # largest future or BTC-PERP order in lots: 2 BTC
+MAX_LIVE_SERIES = 2  # expiries trading at once: each series re-marks its options on every block
+
+
 def base_transactions() -> list[Tx]:
     """Fixture F and one fresh report from every reporter of every feed."""
     txs: list[Tx] = [SetTime(GENESIS_TIME), *fixture_f()]
     for asset in FEEDS:
         txs += [PriceReport(r, asset, START_PRICE[asset], GENESIS_TIME) for r in reporters(asset)]
     return txs
+
+
+def derivatives_transactions() -> list[Tx]:
+    """The derivatives deployment, one fresh report from every price reporter and a smile."""
+    txs: list[Tx] = [SetTime(GENESIS_TIME), *GENESIS["derivatives"]()]
+    for asset in FEEDS:
+        txs += [PriceReport(r, asset, START_PRICE[asset], GENESIS_TIME) for r in reporters(asset)]
+    txs += [VolReport(r, VOL_FEED, *START_SMILE, GENESIS_TIME) for r in VOL_REPORTERS]
+    return txs
+
+
+BASES = {"fixture_f": base_transactions, "derivatives": derivatives_transactions}
 
 
 # --- invariants ------------------------------------------------------------------------
@@ -270,6 +300,9 @@ def check_book(state: State, market: Market) -> None:
 def check_triggers(state: State, market: Market) -> None:
     above = set()
     below = set()
+    # Triggers fire on every mark update; an unfired one is beyond the mark. Trading stops at
+    # expiry: an expired market's triggers wait for Settle, which cancels them.
+    live = not has_expired(state, market)
     for trigger_id, trigger in market.triggers.items():
         assert trigger.id == trigger_id
         assert trigger.market == market.id
@@ -278,11 +311,10 @@ def check_triggers(state: State, market: Market) -> None:
         assert trigger_id not in market.book.orders
         if trigger.fires_above:
             above.add((trigger.trigger_price, trigger_id))
-            # Triggers fire on every mark update; an unfired one is beyond the mark.
-            assert trigger.trigger_price > market.mark_price
+            assert not live or trigger.trigger_price > market.mark_price
         else:
             below.add((-trigger.trigger_price, trigger_id))
-            assert trigger.trigger_price < market.mark_price
+            assert not live or trigger.trigger_price < market.mark_price
     assert list(market.triggers_above) == sorted(above)
     assert list(market.triggers_below) == sorted(below)
 
@@ -306,6 +338,69 @@ def check_insurance(state: State) -> None:
         assert fund >= 0, f"insurance fund {domain} is negative: {fund}"
 
 
+def settlement_payoff(market: Market, size: int, price: int) -> int:
+    """Return what a position of ``size`` receives (< 0: pays) when settled at ``price``: the
+    future's value, or the option's intrinsic value per contract, rounded down."""
+    expiry = market.expiry
+    assert expiry is not None
+    if market.kind is InstrumentKind.FUTURE:
+        return (size * price) // SIZE_ONE
+    if market.kind is InstrumentKind.CALL:
+        intrinsic = max(0, price - expiry.strike)
+    else:
+        intrinsic = max(0, expiry.strike - price)
+    return (size * intrinsic * expiry.contract_size) // (SIZE_ONE * SIZE_ONE)
+
+
+def check_dated(state: State, market: Market) -> None:
+    """A dated market: its settlement average, its settlement, an option's mark."""
+    expiry = market.expiry
+    if expiry is None:
+        assert market.kind is InstrumentKind.PERPETUAL, f"{market.id}: a {market.kind} with no expiry"
+        return
+    assert market.kind is not InstrumentKind.PERPETUAL, f"{market.id}: a perpetual with an expiry"
+    # Only fresh seconds count: at most the window, plus late ones only up to min_fresh_s.
+    assert 0 <= expiry.twap_seconds <= expiry.window_s, f"{market.id}: {expiry.twap_seconds} s averaged"
+    assert expiry.twap_sum >= 0 and (expiry.twap_seconds > 0 or expiry.twap_sum == 0)
+    if expiry.settled:
+        assert state.time >= expiry.time, f"{market.id} settled before its expiry"
+        assert expiry.twap_seconds >= expiry.min_fresh_s, f"{market.id} settled on too few fresh seconds"
+        assert expiry.settlement_price == expiry.twap_sum // expiry.twap_seconds, (
+            f"{market.id}: settled at {expiry.settlement_price}, the average is "
+            f"{expiry.twap_sum // expiry.twap_seconds}"
+        )
+        assert market.open_interest == 0, f"{market.id}: settled with open interest {market.open_interest}"
+        assert not market.book.orders and not market.book.bids and not market.book.asks, (
+            f"{market.id}: settled with orders on its book"
+        )
+        assert not market.triggers and not market.triggers_above and not market.triggers_below
+        held = sorted(key for key, account in state.accounts.items() if market.id in account.positions)
+        assert not held, f"{market.id}: settled, but {held} still hold a position in it"
+        # The last mark is the settlement value of one unit (one contract for an option).
+        unit = settlement_payoff(market, SIZE_ONE, expiry.settlement_price)
+        expected = max(1, unit) if is_option(market) else expiry.settlement_price
+        assert market.mark_price == expected, f"{market.id}: settled mark {market.mark_price}"
+        return
+    assert expiry.settlement_price == 0
+    if not is_option(market):
+        return
+    # An option's mark is Black-76 at the index, the smile and the time left, within the
+    # no-arbitrage bounds: at least 1 atom, a call at most the underlying, a put at most the strike.
+    forward = state.feeds[market.asset].index_price
+    mark = market.mark_price
+    assert mark == option_mark(state, market), (
+        f"{market.id}: mark {mark} is stale, Black-76 now gives {option_mark(state, market)}"
+    )
+    underlying = contract_underlying(forward, expiry)
+    assert market.underlying_price == underlying, f"{market.id}: underlying price {market.underlying_price}"
+    strike = (expiry.strike * expiry.contract_size) // SIZE_ONE
+    assert mark >= 1, f"{market.id}: mark {mark} < 1"
+    if market.kind is InstrumentKind.CALL:
+        assert mark <= underlying + 1, f"{market.id}: call mark {mark} above the underlying {underlying}"
+    else:
+        assert mark <= strike + 1, f"{market.id}: put mark {mark} above the strike {strike}"
+
+
 def check_invariants(state: State) -> None:
     check_money(state)
     check_insurance(state)
@@ -314,6 +409,7 @@ def check_invariants(state: State) -> None:
         check_book(state, market)
         check_triggers(state, market)
         check_funding(state, market)
+        check_dated(state, market)
     check_pools(state)
 
 
@@ -371,11 +467,11 @@ def preview_checked(state: State, tx: Tx, before: bytes | None = None) -> Outcom
 
 
 @functools.cache
-def _base() -> tuple[bytes, tuple[tuple[Tx, Outcome], ...]]:
+def _base(name: str) -> tuple[bytes, tuple[tuple[Tx, Outcome], ...]]:
     """Return the base state (pickled) and its log, built once: every example starts from it."""
     state = genesis(GOVERNOR)
     log = []
-    for tx in base_transactions():
+    for tx in BASES[name]():
         outcome = apply_checked(state, tx)
         assert not isinstance(outcome, str), f"fixture transaction refused: {tx!r}: {outcome}"
         log.append((tx, outcome))
@@ -405,6 +501,8 @@ def domains_named(state: State, tx: Tx) -> set[str]:
         return {state.markets[tx.market].domain}
     if isinstance(tx, LiquidateCollateral) and tx.asset in state.assets:
         return {state.assets[tx.asset].domain}
+    if isinstance(tx, Settle) and tx.market in state.markets:
+        return {state.markets[tx.market].domain}  # a payer left with debt and nothing to sell
     return set()
 
 
@@ -475,10 +573,15 @@ def client_ids() -> st.SearchStrategy[int | None]:
     return st.one_of(st.none(), st.integers(0, 3), st.just(2**64))
 
 
-class EngineMachine(RuleBasedStateMachine):
+class CheckedMachine(RuleBasedStateMachine):
+    """What both machines share: ``submit`` (P3, P5, P6, preview), the keeper and P4, the
+    invariants after every step, and the replay at teardown. ``BASE`` names the starting point."""
+
+    BASE = "fixture_f"
+
     def __init__(self) -> None:
         super().__init__()
-        base, log = _base()
+        base, log = _base(self.BASE)
         self.state: State = pickle.loads(base)
         self.log: list[tuple[Tx, Outcome]] = list(log)
         self.healthy = True
@@ -491,7 +594,7 @@ class EngineMachine(RuleBasedStateMachine):
         self.healthy = False
         expected: Outcome | None = None
         before = snapshot(self.state)
-        if not isinstance(tx, PriceReport | SetTime):  # preview is for what users send
+        if self.previewed(tx):
             expected = preview_checked(self.state, tx, before)
         insurance_before = dict(self.state.insurance)
         outcome = apply_checked(self.state, tx, before)
@@ -517,6 +620,10 @@ class EngineMachine(RuleBasedStateMachine):
         self.log.append((tx, outcome))
         self.healthy = True
         return outcome
+
+    def previewed(self, tx: Tx) -> bool:
+        """Return whether ``submit`` checks ``preview`` against ``apply`` for ``tx``."""
+        return not isinstance(tx, PriceReport | VolReport | SetTime)  # preview is for what users send
 
     # -- reading the state ---------------------------------------------------------------
 
@@ -551,6 +658,125 @@ class EngineMachine(RuleBasedStateMachine):
     def balance(self, key: AccountKey, symbol: str) -> int:
         account = self.state.accounts.get(key)
         return account.balances.get(symbol, 0) if account is not None else 0
+
+    def report_all(self, asset: str, price: int) -> None:
+        for reporter in reporters(asset):
+            self.submit(PriceReport(reporter, asset, price, self.state.time))
+
+    def keeper_targets(self, keeper: str = KEEPER) -> list[tuple[Bucket, Liquidate | LiquidateCollateral]]:
+        """Every liquidatable bucket, found exactly, with the liquidation a keeper sends for it:
+        an isolated position; the cross bucket's largest risk (``largest_risk_market``); or,
+        with no cross position left, each collateral asset of the cross bucket."""
+        state = self.state
+        targets: list[tuple[Bucket, Liquidate | LiquidateCollateral]] = []
+        for key in sorted(state.accounts):
+            account = state.accounts[key]
+            owner, sub = key
+            for market_id in sorted(account.positions):
+                pos = account.positions[market_id]
+                if has_expired(state, state.markets[market_id]):
+                    continue  # an expired position waits for Settle
+                if pos.isolated and pos.size and isolated_risk(state, account, market_id).is_liquidatable:
+                    targets.append(((key, market_id), Liquidate(keeper, 0, owner, sub, market_id)))
+            if not cross_risk(state, account).is_liquidatable:
+                continue
+            first = largest_risk_market(state, account)
+            if first is not None:
+                targets.append(((key, "cross"), Liquidate(keeper, 0, owner, sub, first)))
+                continue
+            for symbol in sorted(account.balances):
+                if symbol != state.quote and account.balances[symbol] > 0:
+                    targets.append(((key, "cross"), LiquidateCollateral(keeper, 0, owner, sub, symbol)))
+        return targets
+
+    def run_keeper(self) -> None:
+        """Liquidate every liquidatable bucket, again and again, until nothing changes; then P4.
+
+        A liquidation of a bucket that is liquidatable may be refused only for one of
+        ``LIQUIDATION_EXCUSES``; a refused one is tried again after the next accepted one
+        (which may have brought liquidity, paid a fund or moved the cap).
+        """
+        last: dict[Bucket, str] = {}  # the refusal of each bucket's latest liquidation
+        tried: set[Tx] = set()  # refused since the last accepted liquidation
+        accepted = 0
+        for _ in range(KEEPER_BOUND):
+            todo = [(bucket, tx) for bucket, tx in self.keeper_targets() if tx not in tried]
+            if not todo:
+                break
+            bucket, tx = todo[0]
+            outcome = self.submit(tx)
+            if isinstance(outcome, str):
+                assert outcome in LIQUIDATION_EXCUSES, (
+                    f"the keeper's {tx!r} of a liquidatable bucket was refused: {outcome}"
+                )
+                last[bucket] = outcome
+                tried.add(tx)
+            else:
+                last.pop(bucket, None)
+                tried.clear()
+                accepted += 1
+        else:
+            if any(tx not in tried for _, tx in self.keeper_targets()):
+                statistic("keeper run: bound reached (no P4)")
+                return
+        self.check_no_negative_buckets(last, accepted)
+
+    def check_no_negative_buckets(self, last: dict[Bucket, str], accepted: int) -> None:
+        """P4: once the keepers are done, no account with an open position has a bucket with
+        value_maint < 0, unless its last liquidation was refused with an excuse (no liquidity
+        in the band, the cap, an unusable price) or its debt was left uncovered."""
+        state = self.state
+        excused = 0
+        for key in sorted(state.accounts):
+            account = state.accounts[key]
+            if not any(pos.size for pos in account.positions.values()):
+                continue
+            buckets = [("cross", cross_risk(state, account))]
+            buckets += [
+                (m, isolated_risk(state, account, m))
+                for m, p in sorted(account.positions.items())
+                if p.isolated
+            ]
+            for name, risk in buckets:
+                if risk.value_maint >= 0:
+                    continue
+                reason = last.get((key, name))
+                if reason is None and key in self.uncovered:
+                    reason = "UncoveredDeficit"  # the debt nobody could bear stays with the account
+                if reason is None and any(
+                    p.size
+                    and has_expired(state, state.markets[m])
+                    and (m == name if p.isolated else name == "cross")
+                    for m, p in account.positions.items()
+                ):
+                    reason = "MarketExpired"  # no liquidation after expiry: Settle closes it
+                assert reason is not None, (
+                    f"P4: after the keepers, {key} holds open positions and its {name} bucket has "
+                    f"value_maint {risk.value_maint} < 0 (MM {risk.mm}) with no liquidation refused"
+                )
+                excused += 1
+                statistic(f"P4 excused: {reason}")
+        statistic(
+            f"keeper run complete: {'liquidated' if accepted else 'nothing done'}, "
+            f"{'some buckets excused' if excused else 'P4 holds outright'}"
+        )
+
+    # -- checks --------------------------------------------------------------------------------
+
+    @invariant()
+    def invariants_hold(self) -> None:
+        self.healthy = False
+        check_invariants(self.state)
+        self.healthy = True
+
+    def teardown(self) -> None:
+        if not self.healthy:
+            return  # a check already failed; do not mask it
+        replay_and_compare(self.log, state_hash(self.state))
+
+
+class EngineMachine(CheckedMachine):
+    """Fixture F: perpetuals, collateral, the pool, liquidations, ADL, insurance, governance."""
 
     # -- drawing inputs ----------------------------------------------------------------
 
@@ -1280,10 +1506,6 @@ class EngineMachine(RuleBasedStateMachine):
         if backstop_off:
             self.submit(SetDomain(GOVERNOR, DOMAIN_OF[market_id], backstop_max_skew=0))
 
-    def report_all(self, asset: str, price: int) -> None:
-        for reporter in reporters(asset):
-            self.submit(PriceReport(reporter, asset, price, self.state.time))
-
     def keep_fresh(self, data: st.DataObject, skip: str | None = None) -> None:
         """Every reporter of every other feed repeats its index now; a held jump is confirmed
         once more or abandoned (the reporters return to the index)."""
@@ -1432,95 +1654,6 @@ class EngineMachine(RuleBasedStateMachine):
             amount = self.draw_amount(data, "USDC", key)
         self.submit(FundInsurance(key[0], key[1], domain, amount))
 
-    def keeper_targets(self, keeper: str = KEEPER) -> list[tuple[Bucket, Liquidate | LiquidateCollateral]]:
-        """Every liquidatable bucket, found exactly, with the liquidation a keeper sends for it:
-        an isolated position; the cross bucket's largest risk (``largest_risk_market``); or,
-        with no cross position left, each collateral asset of the cross bucket."""
-        state = self.state
-        targets: list[tuple[Bucket, Liquidate | LiquidateCollateral]] = []
-        for key in sorted(state.accounts):
-            account = state.accounts[key]
-            owner, sub = key
-            for market_id in sorted(account.positions):
-                pos = account.positions[market_id]
-                if pos.isolated and pos.size and isolated_risk(state, account, market_id).is_liquidatable:
-                    targets.append(((key, market_id), Liquidate(keeper, 0, owner, sub, market_id)))
-            if not cross_risk(state, account).is_liquidatable:
-                continue
-            first = largest_risk_market(state, account)
-            if first is not None:
-                targets.append(((key, "cross"), Liquidate(keeper, 0, owner, sub, first)))
-                continue
-            for symbol in sorted(account.balances):
-                if symbol != state.quote and account.balances[symbol] > 0:
-                    targets.append(((key, "cross"), LiquidateCollateral(keeper, 0, owner, sub, symbol)))
-        return targets
-
-    def run_keeper(self) -> None:
-        """Liquidate every liquidatable bucket, again and again, until nothing changes; then P4.
-
-        A liquidation of a bucket that is liquidatable may be refused only for one of
-        ``LIQUIDATION_EXCUSES``; a refused one is tried again after the next accepted one
-        (which may have brought liquidity, paid a fund or moved the cap).
-        """
-        last: dict[Bucket, str] = {}  # the refusal of each bucket's latest liquidation
-        tried: set[Tx] = set()  # refused since the last accepted liquidation
-        accepted = 0
-        for _ in range(KEEPER_BOUND):
-            todo = [(bucket, tx) for bucket, tx in self.keeper_targets() if tx not in tried]
-            if not todo:
-                break
-            bucket, tx = todo[0]
-            outcome = self.submit(tx)
-            if isinstance(outcome, str):
-                assert outcome in LIQUIDATION_EXCUSES, (
-                    f"the keeper's {tx!r} of a liquidatable bucket was refused: {outcome}"
-                )
-                last[bucket] = outcome
-                tried.add(tx)
-            else:
-                last.pop(bucket, None)
-                tried.clear()
-                accepted += 1
-        else:
-            if any(tx not in tried for _, tx in self.keeper_targets()):
-                statistic("keeper run: bound reached (no P4)")
-                return
-        self.check_no_negative_buckets(last, accepted)
-
-    def check_no_negative_buckets(self, last: dict[Bucket, str], accepted: int) -> None:
-        """P4: once the keepers are done, no account with an open position has a bucket with
-        value_maint < 0, unless its last liquidation was refused with an excuse (no liquidity
-        in the band, the cap, an unusable price) or its debt was left uncovered."""
-        state = self.state
-        excused = 0
-        for key in sorted(state.accounts):
-            account = state.accounts[key]
-            if not any(pos.size for pos in account.positions.values()):
-                continue
-            buckets = [("cross", cross_risk(state, account))]
-            buckets += [
-                (m, isolated_risk(state, account, m))
-                for m, p in sorted(account.positions.items())
-                if p.isolated
-            ]
-            for name, risk in buckets:
-                if risk.value_maint >= 0:
-                    continue
-                reason = last.get((key, name))
-                if reason is None and key in self.uncovered:
-                    reason = "UncoveredDeficit"  # the debt nobody could bear stays with the account
-                assert reason is not None, (
-                    f"P4: after the keepers, {key} holds open positions and its {name} bucket has "
-                    f"value_maint {risk.value_maint} < 0 (MM {risk.mm}) with no liquidation refused"
-                )
-                excused += 1
-                statistic(f"P4 excused: {reason}")
-        statistic(
-            f"keeper run complete: {'liquidated' if accepted else 'nothing done'}, "
-            f"{'some buckets excused' if excused else 'P4 holds outright'}"
-        )
-
     @rule(
         data=st.data(),
         refresh=st.sampled_from([True, True, False]),
@@ -1628,19 +1761,6 @@ class EngineMachine(RuleBasedStateMachine):
             cap = oi_cap
         self.submit(SetMarketLimits(sender, market_id, cap, reduce_only))
 
-    # -- checks --------------------------------------------------------------------------------
-
-    @invariant()
-    def invariants_hold(self) -> None:
-        self.healthy = False
-        check_invariants(self.state)
-        self.healthy = True
-
-    def teardown(self) -> None:
-        if not self.healthy:
-            return  # a check already failed; do not mask it
-        replay_and_compare(self.log, state_hash(self.state))
-
 
 def replay_and_compare(log: list[tuple[Tx, Outcome]], expected_hash: str) -> None:
     """Replay the log on a fresh state: same outcomes, same hash; then only the accepted ones."""
@@ -1676,6 +1796,826 @@ def test_base_state_is_consistent() -> None:
         "ALT-PERP": usd("2"),
     }
     assert all(state.markets[m].open_interest == 0 for m in MARKETS)
+
+
+# --- the derivatives machine -----------------------------------------------------------
+
+
+class DerivativesMachine(CheckedMachine):
+    """The derivatives deployment: the BTC future and options, smiles, expiry and settlement.
+
+    See the module docstring. Besides ``CheckedMachine``'s checks, every ``SetTime`` is
+    checked against a model of the settlement averages (``expected_averages``) and every
+    ``Settle`` against the positions it closes (``check_settle``).
+    """
+
+    BASE = "derivatives"
+
+    def __init__(self) -> None:
+        super().__init__()
+        # The settlement average of every unsettled dated market, (sum, fresh seconds), as the
+        # module docstring of core.instruments defines it, kept by the machine from the feeds.
+        self.averages: dict[str, tuple[int, int]] = {
+            market_id: (market.expiry.twap_sum, market.expiry.twap_seconds)
+            for market_id, market in self.state.markets.items()
+            if market.expiry is not None
+        }
+        self.listed = 0  # series listed by governance
+
+    # -- applying, with the settlement checks -------------------------------------------------
+
+    def submit(self, tx: Tx) -> Outcome:
+        averages = self.expected_averages(tx.time) if isinstance(tx, SetTime) else None
+        before = self.before_settle(tx) if isinstance(tx, Settle) else None
+        outcome = super().submit(tx)
+        self.healthy = False
+        accepted = not isinstance(outcome, str)
+        if averages is not None and accepted:
+            for market_id, expected in averages.items():
+                expiry = self.state.markets[market_id].expiry
+                assert expiry is not None
+                assert (expiry.twap_sum, expiry.twap_seconds) == expected, (
+                    f"{tx!r}: {market_id} averages (sum, seconds) {(expiry.twap_sum, expiry.twap_seconds)}, "
+                    f"the model {expected}"
+                )
+            self.averages.update(averages)
+        if before is not None:
+            assert isinstance(tx, Settle)
+            self.check_settle(tx, outcome, *before)
+        if isinstance(tx, ListMarket) and accepted:
+            self.averages[tx.market] = (0, 0)
+        self.healthy = True
+        return outcome
+
+    def expected_averages(self, new_time: int) -> dict[str, tuple[int, int]]:
+        """Return every open settlement average after the clock moves to ``new_time``.
+
+        Between two blocks the index is the one the first block left. A second s counts when
+        the feed then had a quorum within its staleness limit (s - quorum_time <= staleness_s)
+        and s lies in ``[expiry - window_s, expiry)``, or s >= expiry while fewer than
+        ``min_fresh_s`` seconds have counted (the window runs on).
+        """
+        state = self.state
+        out = {}
+        for market_id in sorted(state.markets):
+            market = state.markets[market_id]
+            expiry = market.expiry
+            if expiry is None or expiry.settled:
+                continue
+            total, seconds = self.averages[market_id]
+            feed = state.feeds[market.asset]
+            start, end = state.time, new_time
+            if feed.index_price and end > start:
+                fresh = (start, min(end, feed.quorum_time + feed.staleness_s + 1))  # [start, first stale)
+                window = max(0, min(fresh[1], expiry.time) - max(fresh[0], expiry.time - expiry.window_s))
+                late = max(0, fresh[1] - max(fresh[0], expiry.time))
+                counted = window + min(late, max(0, expiry.min_fresh_s - seconds - window))
+                total += feed.index_price * counted
+                seconds += counted
+            out[market_id] = (total, seconds)
+        return out
+
+    def before_settle(self, tx: Settle) -> tuple[bool, dict[AccountKey, int], int]:
+        """Return whether ``tx`` must be accepted, the sizes it closes and the fee balance."""
+        market = self.state.markets.get(tx.market)
+        expiry = market.expiry if market is not None else None
+        ready = (
+            tx.sender in (KEEPER, STRANGER, *OWNERS)
+            and expiry is not None
+            and not expiry.settled
+            and self.state.time >= expiry.time
+            and expiry.twap_seconds >= expiry.min_fresh_s
+        )
+        sizes = {
+            key: pos.size
+            for key, account in sorted(self.state.accounts.items())
+            if (pos := account.positions.get(tx.market)) is not None
+        }
+        return ready, sizes, self.state.fee_balance
+
+    def check_settle(
+        self, tx: Settle, outcome: Outcome, ready: bool, sizes: dict[AccountKey, int], fee: int
+    ) -> None:
+        """Settle is accepted exactly when the market is ready; it pays every holder its payoff
+        at the average of the machine's model and keeps the rounding dust in ``fee_balance``."""
+        if not ready:
+            assert isinstance(outcome, str), f"{tx!r} was accepted before the market was ready"
+            return
+        assert not isinstance(outcome, str), f"{tx!r} of a ready market was refused: {outcome}"
+        market = self.state.markets[tx.market]
+        expiry = market.expiry
+        assert expiry is not None and expiry.settled
+        total, seconds = self.averages.pop(tx.market)
+        price = total // seconds
+        assert expiry.settlement_price == price, (
+            f"{tx.market} settled at {expiry.settlement_price}, not {price}"
+        )
+        paid = {
+            parse_account(e.data["account"]): e.data["amount"] for e in outcome if e.kind == "PositionSettled"
+        }
+        expected = {key: settlement_payoff(market, size, price) for key, size in sizes.items()}
+        assert paid == expected, f"{tx.market} settled {paid}, the payoffs at {price} are {expected}"
+        dust = -sum(expected.values())
+        assert dust >= 0, f"{tx.market}: settlement paid out {-dust} more than it took"
+        assert self.state.fee_balance == fee + dust, (
+            f"{tx.market}: fees {self.state.fee_balance - fee}, dust {dust}"
+        )
+        statistic(f"Settle {market.kind}: {'dust' if dust else 'no dust'}, {len(sizes)} holders")
+
+    def previewed(self, tx: Tx) -> bool:
+        """``preview`` copies every market: checked only where the derivatives add something
+        (Settle, portfolio margin, liquidations, withdrawals and the traders' orders)."""
+        if isinstance(tx, PlaceOrder):
+            return tx.owner != MAKER
+        return isinstance(tx, Settle | SetPortfolioMargin | Liquidate | Withdraw)
+
+    # -- reading the state -------------------------------------------------------------------
+
+    def dated(self, status: str) -> list[str]:
+        """Return the dated markets that are ``live`` (trading), ``expired`` (awaiting Settle)
+        or ``settled``."""
+        out = []
+        for market_id in sorted(self.state.markets):
+            expiry = self.state.markets[market_id].expiry
+            if expiry is None:
+                continue
+            now = "settled" if expiry.settled else "expired" if self.state.time >= expiry.time else "live"
+            if now == status:
+                out.append(market_id)
+        return out
+
+    def live_vol_feeds(self) -> list[str]:
+        """Return the volatility feeds of options that have not settled yet."""
+        return sorted(
+            {
+                market.expiry.vol_feed
+                for market in self.state.markets.values()
+                if market.expiry is not None and market.expiry.vol_feed and not market.expiry.settled
+            }
+        )
+
+    def price_at(self, market_id: str, bp: int) -> int:
+        """Return a price ``bp`` basis points from the mark: of the underlying for an option
+        (whose bands are measured on it), of the mark otherwise; on the tick, at least one."""
+        market = self.state.markets[market_id]
+        if not market.underlying_price:
+            return self.near(market_id, bp)
+        raw = market.mark_price + market.underlying_price * bp // 10_000
+        return max(raw - raw % market.tick, market.tick)
+
+    def max_lots(self, market_id: str) -> int:
+        market = self.market(market_id)
+        return OPTION_LOTS if market is not None and is_option(market) else LINEAR_LOTS
+
+    def draw_market(self, data: st.DataObject, label: str = "market") -> str:
+        """Mostly a live series or BTC-PERP; now and then an expired, settled or unknown one."""
+        good = [*self.dated("live"), "BTC-PERP"]
+        bad = [*self.dated("expired"), *self.dated("settled"), UNKNOWN_MARKET]
+        market_id: str = data.draw(weighted(st.sampled_from(good), st.sampled_from(bad)), label=label)
+        return market_id
+
+    # -- reporters -----------------------------------------------------------------------------
+
+    def report_btc(self, data: st.DataObject, walk: int = 60) -> None:
+        """A quorum of BTC reporters reports now: a small move from the index (or the held jump)."""
+        feed = self.state.feeds["BTC"]
+        follow = feed.band_tripped and data.draw(st.booleans(), label="BTC follows the jump")
+        base = feed.pending_price if follow else feed.index_price
+        price = max(base * (10_000 + data.draw(st.integers(-walk, walk), label="BTC bp")) // 10_000, 1)
+        for reporter in quorum(data, reporters("BTC"), 3):
+            self.submit(PriceReport(reporter, "BTC", price, self.state.time))
+
+    def report_vols(self, data: st.DataObject, feeds: list[str] | None = None) -> None:
+        """A quorum of each volatility feed reports now: its smile, the ATM vol drifting a little."""
+        for feed_id in self.live_vol_feeds() if feeds is None else feeds:
+            feed = self.state.vol_feeds[feed_id]
+            atm = feed.atm_vol or START_SMILE[0]
+            atm = min(
+                max(atm + data.draw(st.integers(-3, 3), label="vol points") * ONE // 100, ONE // 10), 3 * ONE
+            )
+            for reporter in quorum(data, VOL_REPORTERS, 3):
+                self.submit(VolReport(reporter, feed_id, atm, feed.skew, feed.curvature, self.state.time))
+
+    def keep_vols_fresh(self, data: st.DataObject) -> None:
+        """Volatility reporters report when their quorum is about to go stale."""
+        for feed_id in self.live_vol_feeds():
+            feed = self.state.vol_feeds[feed_id]
+            if self.state.time - feed.quorum_time >= feed.staleness_s * 2 // 3:
+                self.report_vols(data, [feed_id])
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    @initialize(
+        deposits=st.lists(st.integers(2_000, 500_000), min_size=len(ACCOUNTS), max_size=len(ACCOUNTS)),
+        maker=st.sampled_from([0, 1_000_000, 20_000_000]),
+        portfolio=st.lists(st.sampled_from(ACCOUNTS), max_size=4, unique=True),
+        quotes=st.booleans(),
+    )
+    def seed(self, deposits: list[int], maker: int, portfolio: list[AccountKey], quotes: bool) -> None:
+        """Fund the traders (USD amounts), the keeper and maybe the maker; some traders switch
+        to portfolio margin; the maker may quote every series."""
+        for key, amount in zip(ACCOUNTS, deposits, strict=True):
+            self.submit(Deposit(key[0], key[1], "USDC", usd(str(amount))))
+        self.submit(Deposit(KEEPER, 0, "USDC", KEEPER_FUNDS))
+        if maker:
+            self.submit(Deposit(MAKER, 0, "USDC", usd(str(maker))))
+        for key in portfolio:
+            self.submit(SetPortfolioMargin(key[0], key[1], True))
+        if quotes:
+            for market_id in self.dated("live"):
+                self.quote_ladder(market_id, 2, 20, 20 if is_option(self.state.markets[market_id]) else 2_000)
+
+    # -- time, prices and smiles ---------------------------------------------------------------
+
+    @rule(
+        data=st.data(),
+        dt=st.sampled_from([1, 5, 30, 59, 60, 61, 120, 299, 301, 900, 3600, 86_400]),
+        btc=st.sampled_from([True, True, True, False]),
+        vols=st.sampled_from([True, True, False]),
+        bad=st.sampled_from([False] * 11 + [True]),
+    )
+    def advance(self, data: st.DataObject, dt: int, btc: bool, vols: bool, bad: bool) -> None:
+        """The clock moves on; the BTC and volatility reporters usually report (else go stale)."""
+        if bad:
+            self.submit(SetTime(self.state.time - 1))
+            return
+        self.submit(SetTime(self.state.time + dt))
+        if btc:
+            self.report_btc(data)
+        if vols:
+            self.report_vols(data)
+
+    @rule(
+        data=st.data(),
+        where=st.sampled_from(
+            ["before window", "window start", "in window", "last second", "expiry", "after"]
+        ),
+        btc=st.sampled_from([True, True, False]),
+        vols=st.sampled_from([True, True, False]),
+    )
+    def approach_expiry(self, data: st.DataObject, where: str, btc: bool, vols: bool) -> None:
+        """The clock jumps to the next expiry: before or into its settlement window, to the
+        last second of trading, to the expiry itself or past it."""
+        pending = [
+            m.expiry for m in self.state.markets.values() if m.expiry is not None and not m.expiry.settled
+        ]
+        if not pending:
+            self.submit(SetTime(self.state.time + 1))
+            return
+        expiry = min(pending, key=lambda e: (e.time, e.window_s))
+        start = expiry.time - expiry.window_s
+        target = {
+            "before window": start - data.draw(st.integers(1, 600), label="s before the window"),
+            "window start": start,
+            "in window": expiry.time - data.draw(st.integers(1, expiry.window_s), label="s before expiry"),
+            "last second": expiry.time - 1,
+            "expiry": expiry.time,
+            "after": expiry.time + data.draw(st.integers(1, 7_200), label="s after expiry"),
+        }[where]
+        self.submit(SetTime(max(target, self.state.time)))
+        statistic(f"approach expiry: {where}{'' if target >= self.state.time else ' (already past)'}")
+        if btc:
+            self.report_btc(data)
+        if vols:
+            self.report_vols(data)
+
+    @rule(data=st.data(), rounds=st.integers(2, 16), settle=st.sampled_from([True, True, False]))
+    def walk_window(self, data: st.DataObject, rounds: int, settle: bool) -> None:
+        """Blocks every 15-240 s with BTC reports, usually: a silent round or a long gap leaves
+        stale seconds out of the settlement averages (the window then runs on past expiry).
+        Then, usually, Settle is sent for every expired series."""
+        for _ in range(rounds):
+            dt = data.draw(st.sampled_from([15, 45, 60, 61, 61, 61, 61, 90, 240]), label="dt")
+            self.submit(SetTime(self.state.time + dt))
+            if data.draw(st.integers(0, 5), label="BTC silent") > 0:
+                self.report_btc(data, 30)
+            if data.draw(st.integers(0, 7), label="vols silent") > 0:
+                self.keep_vols_fresh(data)
+        if settle:
+            for market_id in self.dated("expired"):
+                self.submit(Settle(KEEPER, market_id))
+
+    @rule(
+        data=st.data(),
+        dt=st.sampled_from([0, 1, 1, 3, 10, 30]),
+        count=st.sampled_from([5, 5, 4, 3, 3, 2, 1]),
+        move=st.one_of(st.integers(-900, 900), st.integers(-3000, 3000), st.just("pending")),
+        outlier=st.one_of(st.none(), st.integers(0, 4)),
+    )
+    def btc_round(
+        self, data: st.DataObject, dt: int, count: int, move: int | str, outlier: int | None
+    ) -> None:
+        """Several BTC reporters report a move (within the band or beyond), maybe one far off."""
+        if dt:
+            self.submit(SetTime(self.state.time + dt))
+        feed = self.state.feeds["BTC"]
+        if move == "pending":
+            price = feed.pending_price or feed.index_price
+        else:
+            assert isinstance(move, int)
+            price = max(feed.index_price * (10_000 + move) // 10_000, 1)
+        for i, reporter in enumerate(quorum(data, reporters("BTC"), count)):
+            self.submit(
+                PriceReport(reporter, "BTC", price * 105 // 100 if i == outlier else price, self.state.time)
+            )
+
+    @rule(
+        data=st.data(),
+        direction=st.sampled_from(["victim", "victim", "down", "up"]),
+        moves=st.lists(st.integers(900, 3000), min_size=1, max_size=3),
+        gaps=st.lists(st.integers(1, 15), min_size=3, max_size=3),
+        confirmed=st.sampled_from([True, True, True, False]),
+        keepers=st.sampled_from([True, True, False]),
+    )
+    def btc_shock(
+        self,
+        data: st.DataObject,
+        direction: str,
+        moves: list[int],
+        gaps: list[int],
+        confirmed: bool,
+        keepers: bool,
+    ) -> None:
+        """BTC crashes or spikes 9-30% in up to three moves, confirmed at three block times
+        (unless not ``confirmed``); ``victim``: against the BTC holder with the least margin to
+        spare (by the rough sign of its position: long futures, calls and perps, short puts
+        lose on a fall). Then, usually, the keepers act."""
+        down = direction == "down"
+        if direction == "victim":
+            exposures = []
+            for key in ACCOUNTS:
+                account = self.state.accounts.get(key)
+                if account is None:
+                    continue
+                exposure = 0
+                for market_id, pos in sorted(account.positions.items()):
+                    market = self.state.markets[market_id]
+                    exposure += -pos.size if market.kind is InstrumentKind.PUT else pos.size
+                if exposure:
+                    risk = cross_risk(self.state, account)
+                    exposures.append((risk.value_maint * ONE // max(risk.mm, 1), exposure > 0))
+            exposures.sort()
+            down = exposures[0][1] if exposures else data.draw(st.booleans(), label="down")
+        for bp in moves:
+            feed = self.state.feeds["BTC"]
+            old = feed.index_price
+            price = max(old * (10_000 + (-bp if down else bp)) // 10_000, 1)
+            rounds = 3 if abs(price - old) * ONE > feed.band * old else 1
+            for gap in gaps[: rounds if confirmed or rounds == 1 else 2]:
+                self.submit(SetTime(self.state.time + gap))
+                for reporter in quorum(data, reporters("BTC"), 3):
+                    self.submit(PriceReport(reporter, "BTC", price, self.state.time))
+                self.keep_vols_fresh(data)
+            if self.state.feeds["BTC"].band_tripped:
+                break
+        statistic(f"BTC shock: {'held' if self.state.feeds['BTC'].band_tripped else 'taken'}")
+        if keepers:
+            self.run_keeper()
+
+    @rule(
+        data=st.data(),
+        atm=st.one_of(st.just("drift"), st.integers(5, 300)),
+        skew=st.integers(-60, 60),
+        curvature=st.integers(0, 100),
+        dt=st.sampled_from([0, 1, 1, 10, 60]),
+        count=st.sampled_from([5, 4, 3, 3, 2, 1]),
+        outlier=st.one_of(st.none(), st.none(), st.integers(0, 4)),
+        keepers=st.sampled_from([True, False, False]),
+    )
+    def smile(
+        self,
+        data: st.DataObject,
+        atm: str | int,
+        skew: int,
+        curvature: int,
+        dt: int,
+        count: int,
+        outlier: int | None,
+        keepers: bool,
+    ) -> None:
+        """Volatility reporters report a smile (in vol points): a drift of the ATM vol or a
+        new level (a volatility shock), sometimes short of a quorum, sometimes with one report
+        far from the others' ATM vol (discarded). A shock may make short options liquidatable."""
+        feeds = self.live_vol_feeds() or sorted(self.state.vol_feeds)
+        feed_id = data.draw(st.sampled_from(feeds), label="vol feed")
+        if dt:
+            self.submit(SetTime(self.state.time + dt))
+        feed = self.state.vol_feeds[feed_id]
+        if atm == "drift":
+            level = max(
+                (feed.atm_vol or START_SMILE[0]) + data.draw(st.integers(-8, 8), label="points") * ONE // 100,
+                1,
+            )
+        else:
+            assert isinstance(atm, int)
+            level = atm * ONE // 100
+        for i, reporter in enumerate(quorum(data, VOL_REPORTERS, count)):
+            vol = level
+            if i == outlier:
+                vol = max(
+                    level + data.draw(st.sampled_from([-40, -25, 25, 60]), label="outlier") * ONE // 100, 1
+                )
+            self.submit(
+                VolReport(reporter, feed_id, vol, skew * ONE // 100, curvature * ONE // 100, self.state.time)
+            )
+        if keepers:
+            self.run_keeper()
+
+    @rule(
+        data=st.data(),
+        mode=st.sampled_from(
+            ["unknown feed", "rogue", "zero", "negative", "too large", "future", "replayed", "ok"]
+        ),
+    )
+    def vol_report_single(self, data: st.DataObject, mode: str) -> None:
+        """One volatility report, usually bad: unknown feed or reporter, a non-positive or huge
+        parameter, from the future, replayed; or a good one from a single reporter."""
+        feed_id = data.draw(st.sampled_from(sorted(self.state.vol_feeds)), label="vol feed")
+        reporter = data.draw(st.sampled_from(VOL_REPORTERS), label="vol reporter")
+        atm, skew, curvature = START_SMILE
+        timestamp = self.state.time
+        if mode == "unknown feed":
+            feed_id = "BTC-NOPE"
+        elif mode == "rogue":
+            reporter = reporters("BTC")[0]
+        elif mode == "zero":
+            atm = 0
+        elif mode == "negative":
+            atm = -ONE // 2
+        elif mode == "too large":
+            skew = data.draw(st.sampled_from([100 * ONE + 1, -(100 * ONE) - 1, 2**256]), label="skew")
+        elif mode == "future":
+            timestamp += 1
+        elif mode == "replayed":
+            timestamp = self.state.vol_feeds[feed_id].reporters[reporter].timestamp
+        self.submit(VolReport(reporter, feed_id, atm, skew, curvature, timestamp))
+
+    # -- trading -------------------------------------------------------------------------------
+
+    def quote_ladder(self, market_id: str, levels: int, step_bp: int, lots: int) -> None:
+        """The maker quotes ``levels`` bids and asks ``step_bp`` apart around the mark."""
+        lot = self.lot(market_id)
+        for i in range(1, levels + 1):
+            for is_buy in (True, False):
+                price = self.price_at(market_id, -step_bp * i if is_buy else step_bp * i)
+                self.submit(PlaceOrder(MAKER, 0, market_id, is_buy, lot * lots, price))
+
+    @rule(
+        data=st.data(),
+        key=st.sampled_from(ACCOUNTS),
+        is_buy=st.booleans(),
+        style=st.sampled_from(["touch", "touch", "touch", "rest", "market", "reduce", "bad"]),
+    )
+    def trade(self, data: st.DataObject, key: AccountKey, is_buy: bool, style: str) -> None:
+        """Buy or write an option, trade the future (or hedge on BTC-PERP): at the touch, resting
+        near the mark, at market, reducing a position, or with a bad price or size."""
+        market_id = self.draw_market(data)
+        market = self.market(market_id)
+        lot = self.lot(market_id)
+        size = lot * data.draw(st.integers(1, self.max_lots(market_id)), label="lots")
+        price: int | None = None
+        tif = TimeInForce.GTC
+        reduce_only = False
+        if style == "touch" and market is not None:
+            price = best_price(market.book, not is_buy)
+            tif = data.draw(st.sampled_from([TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK]), label="tif")
+            if price is None:
+                tif = TimeInForce.IOC
+        elif style == "rest" and market is not None:
+            bp = data.draw(st.integers(0, 400), label="bp")
+            price = self.price_at(market_id, -bp if is_buy else bp)
+            tif = data.draw(st.sampled_from([TimeInForce.GTC, TimeInForce.POST_ONLY]), label="tif")
+        elif style in ("market", "reduce"):
+            tif = TimeInForce.IOC
+            if style == "reduce":
+                held = self.position(key, market_id)
+                is_buy, size, reduce_only = held < 0, abs(held) or lot, True
+        else:
+            price = data.draw(st.sampled_from([0, -1, 1, 2**256, MAX_AMOUNT]), label="bad price")
+            size = data.draw(st.sampled_from([size, 0, size + 1, -lot]), label="bad size")
+        self.submit(PlaceOrder(key[0], key[1], market_id, is_buy, size, price, tif, reduce_only))
+
+    @rule(
+        data=st.data(),
+        pair=st.sampled_from(PAIRS),
+        use=st.integers(50, 98),
+        isolated=st.sampled_from([False, False, False, True]),
+    )
+    def open_pair(
+        self, data: st.DataObject, pair: tuple[AccountKey, AccountKey], use: int, isolated: bool
+    ) -> None:
+        """Two owners trade a live series against each other, ``use``% of what the poorer one's
+        free collateral allows at roughly the initial fraction (an option's writer, on the
+        whole underlying; a buyer, the premium). With ``isolated`` the short side is isolated
+        with half its free collateral moved in."""
+        live = self.dated("live")
+        if not live:
+            return
+        market_id = data.draw(st.sampled_from(live), label="series")
+        long_key, short_key = pair
+        if isolated:
+            self.submit(SetMarginMode(short_key[0], short_key[1], market_id, True))
+            account = self.state.accounts.get(short_key)
+            free = cross_risk(self.state, account).free_collateral if account is not None else 0
+            self.submit(MoveIsolatedMargin(short_key[0], short_key[1], market_id, max(free // 2, 1)))
+        market = self.state.markets[market_id]
+        imf, _ = compute_fractions(market, self.state.feeds[market.asset].vol_sigma, 0, 0, market.mm_sigma)
+        unit = market.underlying_price or market.mark_price  # what one size unit is worth
+        need = max(unit * imf // ONE, market.mark_price, 1)
+        free = min(
+            bucket_risk(self.state, account, market_id).free_collateral if account is not None else 0
+            for account in (self.state.accounts.get(long_key), self.state.accounts.get(short_key))
+        )
+        lot = self.lot(market_id)
+        size = max(free, 0) * use // 100 * SIZE_ONE // need
+        size = min(max(size - size % lot, lot), lot * self.max_lots(market_id) * 5)
+        price = self.price_at(market_id, 0)
+        maker, taker = (long_key, short_key) if use % 2 else (short_key, long_key)
+        self.submit(PlaceOrder(maker[0], maker[1], market_id, maker == long_key, size, price))
+        self.submit(
+            PlaceOrder(taker[0], taker[1], market_id, taker == long_key, size, price, TimeInForce.IOC)
+        )
+
+    @rule(
+        data=st.data(),
+        levels=st.integers(1, 3),
+        step_bp=st.sampled_from([5, 10, 25, 50, 100]),
+        lots=st.integers(5, 300),
+        replace=st.booleans(),
+    )
+    def make_market(self, data: st.DataObject, levels: int, step_bp: int, lots: int, replace: bool) -> None:
+        """The maker quotes a ladder in a live series (of the underlying's price for an option)."""
+        live = self.dated("live")
+        if not live:
+            return
+        market_id = data.draw(st.sampled_from(live), label="series")
+        if replace:
+            self.submit(CancelAll(MAKER, 0, market_id))
+        market = self.state.markets[market_id]
+        self.quote_ladder(market_id, levels, step_bp, lots if is_option(market) else lots * 50)
+
+    @rule(data=st.data())
+    def liquidity_leaves(self, data: st.DataObject) -> None:
+        """Every resting order of a series is cancelled by its owner: liquidations there find none."""
+        dated = self.dated("live") + self.dated("expired")
+        if not dated:
+            return
+        market_id = data.draw(st.sampled_from(dated), label="series")
+        for key in sorted(self.state.markets[market_id].book.by_account):
+            self.submit(CancelAll(key[0], key[1], market_id))
+
+    @rule(data=st.data(), key=known_accounts(), market_id=st.one_of(st.none(), st.just("draw")))
+    def cancel_all(self, data: st.DataObject, key: AccountKey, market_id: str | None) -> None:
+        """Cancels are accepted after expiry too."""
+        if market_id is not None:
+            market_id = self.draw_market(data)
+        self.submit(CancelAll(key[0], key[1], market_id))
+
+    @rule(
+        data=st.data(),
+        key=known_accounts(),
+        kind=st.sampled_from(TriggerKind),
+        distance=st.integers(5, 500),
+    )
+    def place_trigger(self, data: st.DataObject, key: AccountKey, kind: TriggerKind, distance: int) -> None:
+        """A trigger on a series (beyond the mark on the side it fires): Settle cancels it."""
+        market_id = self.draw_market(data)
+        if self.market(market_id) is None:
+            self.submit(PlaceTrigger(key[0], key[1], market_id, kind, usd("1"), True, self.lot(market_id)))
+            return
+        position = self.position(key, market_id)
+        size = self.lot(market_id) * data.draw(st.integers(1, 50), label="lots")
+        if kind in (TriggerKind.STOP_MARKET, TriggerKind.STOP_LIMIT):
+            is_buy: bool | None = data.draw(st.booleans(), label="is_buy")
+            fires_above = bool(is_buy)
+        else:
+            is_buy, size = None, 0
+            fires_above = (position > 0) == (kind is TriggerKind.TAKE_PROFIT)
+        trigger_price = self.price_at(market_id, distance if fires_above else -distance)
+        limit = (
+            self.price_at(market_id, distance if fires_above else -distance)
+            if kind is TriggerKind.STOP_LIMIT
+            else None
+        )
+        self.submit(PlaceTrigger(key[0], key[1], market_id, kind, trigger_price, is_buy, size, limit))
+
+    # -- margin ----------------------------------------------------------------------------------
+
+    @rule(key=known_accounts(), enabled=st.booleans())
+    def set_portfolio_margin(self, key: AccountKey, enabled: bool) -> None:
+        """Portfolio margin on or off: refused when the positions would not meet initial margin."""
+        self.submit(SetPortfolioMargin(key[0], key[1], enabled))
+
+    @rule(
+        data=st.data(),
+        key=st.sampled_from(ACCOUNTS),
+        isolated=st.booleans(),
+        usd_in=st.integers(-50_000, 100_000),
+    )
+    def isolate(self, data: st.DataObject, key: AccountKey, isolated: bool, usd_in: int) -> None:
+        """Switch a series to isolated (or back) and move margin in or out."""
+        market_id = self.draw_market(data)
+        self.submit(SetMarginMode(key[0], key[1], market_id, isolated))
+        if isolated and usd_in:
+            self.submit(MoveIsolatedMargin(key[0], key[1], market_id, usd(str(usd_in))))
+
+    @rule(
+        data=st.data(),
+        key=known_accounts(),
+        mode=st.sampled_from(["free", "free", "free + 1", "half", "deposit"]),
+    )
+    def collateral(self, data: st.DataObject, key: AccountKey, mode: str) -> None:
+        """Withdraw exactly the free collateral (the initial-margin boundary under option and
+        portfolio margin), one atom more, or half of it; or deposit."""
+        account = self.state.accounts.get(key)
+        if mode == "deposit" or account is None:
+            amount = usd(str(data.draw(st.integers(1, 200_000), label="USD")))
+            self.submit(Deposit(key[0], key[1], "USDC", amount))
+            return
+        free = min(cross_risk(self.state, account).free_collateral, account.balances.get("USDC", 0))
+        amount = {"free": free, "free + 1": free + 1, "half": free // 2}[mode]
+        self.submit(Withdraw(key[0], key[1], "USDC", max(amount, 1)))
+
+    # -- liquidation and settlement --------------------------------------------------------------
+
+    @rule(data=st.data(), refresh=st.sampled_from([True, True, False]))
+    def keepers_act(self, data: st.DataObject, refresh: bool) -> None:
+        """The keepers scan every account and liquidate; usually the reporters refresh first."""
+        if refresh:
+            self.submit(SetTime(self.state.time + 1))
+            self.report_btc(data, 20)
+            self.report_vols(data)
+        self.run_keeper()
+
+    @rule(
+        data=st.data(),
+        keeper=st.sampled_from([KEEPER, KEEPER, OWNERS[0], ROGUE_KEEPER]),
+        whom=st.sampled_from(["liquidatable", "liquidatable", "holder", "any"]),
+    )
+    def liquidate(self, data: st.DataObject, keeper: str, whom: str) -> None:
+        """A liquidation of a liquidatable bucket, of a holder of a series (live, expired or
+        settled: refused), or of anyone."""
+        candidates = [tx for _, tx in self.keeper_targets(keeper) if isinstance(tx, Liquidate)]
+        holders = sorted(
+            (key, market_id)
+            for key, account in self.state.accounts.items()
+            if key[0] != KEEPER
+            for market_id, pos in account.positions.items()
+            if pos.size
+        )
+        if whom == "liquidatable" and candidates:
+            tx = data.draw(st.sampled_from(candidates), label="liquidatable")
+            self.submit(tx)
+            return
+        if whom == "holder" and holders:
+            key, market_id = data.draw(st.sampled_from(holders), label="holder")
+        else:
+            key = data.draw(known_accounts(), label="account")
+            market_id = self.draw_market(data)
+        self.submit(Liquidate(keeper, 0, key[0], key[1], market_id))
+
+    @rule(
+        data=st.data(),
+        which=st.sampled_from(["expired", "expired", "expired", "live", "settled", "perpetual", "unknown"]),
+        sender=weighted(st.sampled_from([KEEPER, STRANGER, OWNERS[2]]), st.just("0xNOT-AN-ADDRESS")),
+    )
+    def settle(self, data: st.DataObject, which: str, sender: str) -> None:
+        """Settle a series: accepted exactly when it has expired and its average has
+        ``min_fresh_s`` fresh seconds (``check_settle``); refused otherwise, changing nothing."""
+        choices = (
+            {
+                "perpetual": ["BTC-PERP"],
+                "unknown": [UNKNOWN_MARKET],
+            }.get(which)
+            or self.dated(which)
+            or [FUTURE]
+        )
+        self.submit(Settle(sender, data.draw(st.sampled_from(choices), label="market")))
+
+    # -- governance --------------------------------------------------------------------------------
+
+    @rule(
+        data=st.data(),
+        days=st.sampled_from([1, 2, 7, 30]),
+        window=st.sampled_from([300, 600, 1200]),
+        min_fresh=st.sampled_from([0, 0, 120]),
+        bad=st.sampled_from([None, None, None, None, "sender", "past", "duplicate", "mismatch", "window"]),
+    )
+    def list_series(
+        self, data: st.DataObject, days: int, window: int, min_fresh: int, bad: str | None
+    ) -> None:
+        """After an expiry, governance lists a new series: a volatility feed, a future and an
+        at-the-money call and put expiring ``days`` later (then the smile is reported). Or a
+        listing that is refused: not the governor, an expiry in the past, a feed that exists,
+        an option on a feed of another expiry, a window longer than the time left."""
+        listed = self.listed + 1
+        feed_id = f"BTC-S{listed}"
+        expiry = self.state.time + days * 86_400
+        live = {self.state.markets[m].expiry.time for m in self.dated("live")}  # type: ignore[union-attr]
+        if bad is None and (
+            not self.dated("expired") + self.dated("settled") or len(live) >= MAX_LIVE_SERIES
+        ):
+            bad = data.draw(
+                st.sampled_from(["sender", "past", "duplicate", "mismatch", "window"]), label="bad"
+            )
+        strike = max(self.state.feeds["BTC"].index_price // usd("1000") * usd("1000"), usd("1000"))
+        series = {
+            "sender": [ListVolOracle(OWNERS[0], feed_id, "BTC", expiry, VOL_REPORTERS, 3)],
+            "duplicate": [ListVolOracle(GOVERNOR, VOL_FEED, "BTC", expiry, VOL_REPORTERS, 3)],
+            "past": [dated_listing(f"{feed_id}-FUT", InstrumentKind.FUTURE, self.state.time, window)],
+            "window": [dated_listing(f"{feed_id}-FUT", InstrumentKind.FUTURE, expiry, days * 86_400 + 1)],
+            "mismatch": [
+                dated_listing(
+                    f"{feed_id}-C", InstrumentKind.CALL, expiry, window, strike=strike, vol_feed=VOL_FEED
+                )
+            ],
+        }.get(bad or "")
+        if series is not None:
+            for tx in series:
+                self.submit(tx)
+            return
+        self.listed = listed
+        self.submit(ListVolOracle(GOVERNOR, feed_id, "BTC", expiry, VOL_REPORTERS, 3, min_vol=ONE // 20))
+        self.submit(dated_listing(f"{feed_id}-FUT", InstrumentKind.FUTURE, expiry, window, min_fresh))
+        for kind, letter in ((InstrumentKind.CALL, "C"), (InstrumentKind.PUT, "P")):
+            market_id = f"{feed_id}-{letter}-{strike // usd('1')}"
+            self.submit(dated_listing(market_id, kind, expiry, window, min_fresh, strike, feed_id))
+        self.report_vols(data, [feed_id])
+        statistic("new series listed")
+
+    @rule(
+        sender=weighted(st.just(GOVERNOR), st.just(OWNERS[0])),
+        move=st.sampled_from([5, 10, 15, 25]),
+        steps=st.sampled_from([1, 3, 5, 0, 21]),
+        im_factor=st.sampled_from(["100", "125", "200", "90"]),
+        asset=weighted(st.just("BTC"), st.sampled_from(["ETH", "DOGE"])),
+    )
+    def set_portfolio_params(self, sender: str, move: int, steps: int, im_factor: str, asset: str) -> None:
+        """Governance changes the scenario grid (good or bad values): portfolio accounts may
+        become liquidatable."""
+        self.submit(
+            SetPortfolioParams(
+                sender,
+                asset,
+                move=pct(str(move)),
+                steps=steps,
+                vol_up=pct("30"),
+                vol_down=pct("30"),
+                vol_ref=pct("2"),
+                move_vol_factor=2 * ONE,
+                max_move=pct("50"),
+                short_option_min=pct("1"),
+                im_factor=pct(im_factor),
+            )
+        )
+
+
+def quorum(data: st.DataObject, group: tuple[str, ...], count: int) -> list[str]:
+    """Return ``count`` reporters of ``group``, from a drawn one on (cheaper than a permutation)."""
+    first = data.draw(st.integers(0, len(group) - 1), label="first reporter")
+    return [group[(first + i) % len(group)] for i in range(min(count, len(group)))]
+
+
+def dated_listing(
+    market_id: str,
+    kind: InstrumentKind,
+    expiry: int,
+    window: int,
+    min_fresh: int = 0,
+    strike: int = 0,
+    vol_feed: str = "",
+) -> ListMarket:
+    """Return a listing like the derivatives deployment's: a BTC future (domain MAJ) or option
+    (domain OPT, one BTC per contract)."""
+    option = kind is not InstrumentKind.FUTURE
+    return ListMarket(
+        GOVERNOR,
+        market_id,
+        "BTC",
+        "OPT" if option else "MAJ",
+        tick=usd("0.1"),
+        lot=SIZE_ONE // 100 if option else SIZE_ONE // 10_000,
+        min_notional=usd("1"),
+        base_imf=pct("15") if option else pct("10"),
+        base_mmf=pct("7.5") if option else pct("5"),
+        max_leverage=20 if option else 10,
+        vol_ref=pct("2"),
+        imf_vol_factor=ONE,
+        mmf_vol_factor=ONE // 2,
+        maker_fee=pct("0.02"),
+        taker_fee=pct("0.05"),
+        oi_cap=0 if option else 100 * SIZE_ONE,
+        kind=kind,
+        expiry=expiry,
+        settle_window_s=window,
+        min_fresh_s=min_fresh,
+        strike=strike,
+        contract_size=SIZE_ONE if option else 0,
+        vol_feed=vol_feed,
+    )
+
+
+TestDerivatives = DerivativesMachine.TestCase
 
 
 # --- regressions found by the machine ----------------------------------------------------
@@ -1780,6 +2720,8 @@ def test_new_position_owes_funding_only_from_its_opening() -> None:
 
 
 GOVERNANCE = {
+    "ListVolOracle",
+    "SetPortfolioParams",
     "ListAsset",
     "ListOracle",
     "ListMarket",
@@ -1800,7 +2742,7 @@ def test_machine_sends_every_user_transaction_type() -> None:
         if any(isinstance(value, type) and value is cls for value in globals().values())
     }
     assert set(TX_TYPES) - GOVERNANCE == sent - GOVERNANCE
-    assert len(set(TX_TYPES) - GOVERNANCE) == 21
+    assert len(set(TX_TYPES) - GOVERNANCE) == 24
 
 
 def test_preview_of_a_liquidation_that_deleverages_matches_apply() -> None:

@@ -5,22 +5,32 @@ Builders and checks shared by the keeper tests.
 it applies is observed by the keeper's index, as a node would do. Prices at
 the start: BTC 100,000, ETH 2,000, ALT 1 (USDC per unit). In BTC-PERP the
 lot is 0.0001 BTC, IMF 10%, MMF 5%.
+
+``derivatives_market()`` is the same on the derivatives deployment (the BTC
+future, calls and puts at 90,000 / 100,000 / 110,000 expiring at
+``EXPIRY``, one BTC per contract, option lot 0.01 contract, 15% / 7.5%),
+with a flat 60% smile reported by all five reporters of ``BTC-30D``.
 """
 
 from dataclasses import dataclass, field
 
 from solvent.core.engine import apply
 from solvent.core.events import Event
+from solvent.core.fixed import ONE
 from solvent.core.state import State, TimeInForce
-from solvent.core.tx import Deposit, PlaceOrder, PoolDeposit, PriceReport, SetTime, Tx
+from solvent.core.tx import Deposit, PlaceOrder, PoolDeposit, PriceReport, SetTime, Tx, VolReport
 from solvent.core.units import AccountKey, to_atoms
-from solvent.defaults import address_of, reporters, usd
+from solvent.defaults import GENESIS_TIME, address_of, reporters, usd
 from solvent.keeper import Keeper, RiskIndex, exact_risk
 from solvent.keeper.risk_index import CROSS, RowKey
 from solvent.scenario import start_state
 
 START = {"BTC": "100000", "ETH": "2000", "ALT": "1", "USDT": "1"}
 QUOTE = 10**6
+EXPIRY = GENESIS_TIME + 30 * 86_400  # every dated series of the derivatives deployment
+VOL_FEED = "BTC-30D"
+VOL_REPORTERS = tuple(address_of(f"btc-vol-{i}") for i in range(1, 6))
+OPTIONS = ("BTC-30D-C-100000", "BTC-30D-P-100000", "BTC-30D-C-110000", "BTC-30D-P-90000")
 
 
 def size(text: str) -> int:
@@ -67,6 +77,12 @@ class Market:
         self.prices(**START)
         return self
 
+    def vols(self, atm: float, skew: float = 0.0, curvature: float = 0.0) -> None:
+        """Every reporter of BTC-30D reports this smile (ratios: 0.6 = 60%)."""
+        params = [round(x * 10**6) * (ONE // 10**6) for x in (atm, skew, curvature)]
+        for reporter in VOL_REPORTERS:
+            self.apply(VolReport(reporter, VOL_FEED, *params, self.state.time))
+
     def advance(self, seconds: int) -> None:
         self.apply(SetTime(self.state.time + seconds))
 
@@ -103,6 +119,14 @@ class Market:
 
     def bid(self, name: str, market: str, amount: str, price: str, is_buy: bool = True) -> None:
         self.apply(PlaceOrder(address_of(name), 0, market, is_buy, size(amount), usd(price)))
+
+
+def derivatives_market() -> Market:
+    """The derivatives deployment at its genesis, every feed reported, a flat 60% smile."""
+    m = Market(state=start_state("derivatives"))
+    m.start()
+    m.vols(0.6)
+    return m
 
 
 def all_rows(state: State) -> list[RowKey]:

@@ -69,11 +69,12 @@ def update_mark(state: State, market: Market, index: int, events: list[Event]) -
     """Sample the premium, update its EMA, the mark and (perpetuals only) the funding rate.
 
     A dated future past expiry is marked at the index: its book is closed and
-    it settles on the index average.
+    it settles on the index average. Once settled it keeps its settlement price.
     """
     now = state.time
     if market.expiry is not None and now >= market.expiry.time:
-        market.mark_price = max(1, index)
+        if not market.expiry.settled:
+            market.mark_price = max(1, index)
         return
     sample = compute_premium(market, index)
     dt = now - market.premium_time

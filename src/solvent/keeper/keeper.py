@@ -23,6 +23,14 @@ same shape, such as a node client), records refusals (``NoLiquidityInBand``,
 repeats passes, at most ``max_passes``, while they make progress: a partial
 liquidation leaves an account that needs another step, and a cross bucket
 gives up its positions one market at a time.
+
+Dated markets: a position in an expired market is never liquidated (the
+core refuses it with ``MarketExpired``: trading has stopped and ``Settle``
+closes it at the settlement average). Before anything else the keeper sends
+``Settle`` for every expired series whose average is complete (the core
+would accept it), in market id order, since settling may turn an account's
+debt into a fund payment or free the margin it held; a bucket whose only
+positions have expired waits, without a transaction, until then.
 """
 
 from collections.abc import Callable, Iterable
@@ -32,10 +40,11 @@ from fractions import Fraction
 from solvent.core.engine import apply
 from solvent.core.errors import LiquidationCapReached, MarketPaused, OracleStale, ProtocolError
 from solvent.core.events import Event
+from solvent.core.instruments import has_expired
 from solvent.core.liquidation import largest_risk_market
 from solvent.core.margin import Risk, collateral_values, cross_risk, isolated_risk
 from solvent.core.state import Account, State
-from solvent.core.tx import Liquidate, LiquidateCollateral, Tx
+from solvent.core.tx import Liquidate, LiquidateCollateral, Settle, Tx
 from solvent.core.units import AccountKey
 from solvent.keeper.risk_index import CROSS, RiskIndex, RowKey
 
@@ -136,10 +145,14 @@ class Keeper:
             return None  # a keeper may not liquidate its own owner
         account = state.accounts[found.key]
         if found.bucket != CROSS:
+            if has_expired(state, state.markets[found.bucket]):
+                return None  # waits for Settle
             return Liquidate(self.owner, self.subaccount, owner, sub, found.bucket)
         market = largest_risk_market(state, account)
         if market is not None:
             return Liquidate(self.owner, self.subaccount, owner, sub, market)
+        if any(pos.size and not pos.isolated for pos in account.positions.values()):
+            return None  # only expired positions are left: they wait for Settle
         if account.balances.get(state.quote, 0) >= 0:
             return None
         if (self.owner, self.subaccount) not in state.accounts:
@@ -149,9 +162,24 @@ class Keeper:
             return None
         return LiquidateCollateral(self.owner, self.subaccount, owner, sub, asset)
 
-    def liquidations(self, state: State) -> list[Tx]:
-        """Return the liquidation transactions for every confirmed bucket, deepest first."""
+    def settlements(self, state: State) -> list[Tx]:
+        """Return ``Settle`` of every expired series the core would settle now, by market id."""
         txs: list[Tx] = []
+        for market_id in sorted(state.markets):
+            expiry = state.markets[market_id].expiry
+            if (
+                expiry is not None
+                and not expiry.settled
+                and state.time >= expiry.time
+                and expiry.twap_seconds >= expiry.min_fresh_s
+            ):
+                txs.append(Settle(self.owner, market_id))
+        return txs
+
+    def liquidations(self, state: State) -> list[Tx]:
+        """Return the settlements due, then the liquidation transactions for every confirmed
+        bucket, deepest first."""
+        txs: list[Tx] = self.settlements(state)
         for found in self.underwater(state):
             tx = self.tx_for(state, found)
             if tx is not None:
@@ -164,6 +192,14 @@ class Keeper:
         refused: set[Tx] = set()
         blocked: set[str] = set()  # markets (or assets) refused for the rest of this run
         self.passes = 0
+        for settle in self.settlements(state):
+            try:
+                events = apply_fn(state, settle)
+            except ProtocolError as error:
+                outcomes.append((settle, error))
+                continue
+            outcomes.append((settle, events))
+            self.observe(state, events)
         for _ in range(self.max_passes):
             found = self.underwater(state)
             if not found:

@@ -75,8 +75,9 @@ from numpy.typing import NDArray
 
 from solvent.core.events import Event
 from solvent.core.fixed import ONE
-from solvent.core.margin import current_cum_funding
-from solvent.core.state import Account, Market, State, pool_account_key
+from solvent.core.instruments import is_option
+from solvent.core.margin import cross_risk, current_cum_funding
+from solvent.core.state import Account, InstrumentKind, Market, OracleFeed, State, pool_account_key
 from solvent.core.units import SIZE_ONE, AccountKey
 
 F64 = NDArray[np.float64]
@@ -175,9 +176,11 @@ class _MarketModel:
     column: int
     cum_base: int  # funding indices are stored relative to this
     params: tuple[int, ...]  # MarginParams the model was built from
+    option: "OptionParams | None" = None  # an option's terms (see ``option_terms``)
     mark: int = -1
     sigma: int = -1
     mm_sigma: int = -1
+    index: int = -1  # the underlying's index (an option's requirement depends on it)
     cum_lo: int = 0  # range of cumulative funding at which holders' values were computed
     cum_hi: int = 0
 
@@ -226,13 +229,46 @@ class Work:
     """
 
     def __init__(self) -> None:
-        self.buffers: list[F64] = [np.zeros(0) for _ in range(4)]
+        self.buffers: list[F64] = [np.zeros(0) for _ in range(5)]
 
     def get(self, n: int) -> list[F64]:
         if len(self.buffers[0]) < n:
             size = max(n, 2 * len(self.buffers[0]))
-            self.buffers = [np.empty(size) for _ in range(4)]
+            self.buffers = [np.empty(size) for _ in range(5)]
         return [b[:n] for b in self.buffers]
+
+
+def mm_into(notional: F64, params: tuple[int, ...], sigma: int, mm_sigma: int, out: F64, tmp: F64) -> None:
+    """Write the maintenance requirement notional * mmf of each holding into ``out``."""
+    imf0, mmf0, imf_sf, mmf_sf = fraction_terms(params, sigma, mm_sigma)
+    if not (imf_sf or mmf_sf):
+        np.multiply(notional, min(mmf0, imf0, 1.0), out=out)
+        return
+    np.multiply(notional, 1.0 / params[2], out=out)
+    np.sqrt(out, out=out)  # root
+    if mmf0 <= imf0 and mmf_sf <= imf_sf:
+        # mmf <= imf before imf is capped at 1, so min(mmf, min(imf, 1)) = min(mmf, 1)
+        np.multiply(out, mmf_sf, out=out)
+        np.add(out, mmf0, out=out)
+        np.minimum(out, 1.0, out=out)
+    else:
+        np.multiply(out, imf_sf, out=tmp)
+        np.add(tmp, imf0, out=tmp)
+        np.minimum(tmp, 1.0, out=tmp)  # imf
+        np.multiply(out, mmf_sf, out=out)
+        np.add(out, mmf0, out=out)
+        np.minimum(out, tmp, out=out)  # mmf
+    np.multiply(out, notional, out=out)
+
+
+def mm_scalar(notional: float, params: tuple[int, ...], sigma: int, mm_sigma: int) -> float:
+    """``mm_into`` for one holding."""
+    imf0, mmf0, imf_sf, mmf_sf = fraction_terms(params, sigma, mm_sigma)
+    if imf_sf or mmf_sf:
+        root = math.sqrt(notional * (1.0 / params[2]))
+        imf = min(imf0 + imf_sf * root, 1.0)
+        return notional * min(mmf0 + mmf_sf * root, imf)
+    return notional * min(mmf0, imf0, 1.0)
 
 
 def position_terms_into(
@@ -259,25 +295,7 @@ def position_terms_into(
     # value = qty * mark - qty * (cum - funding_index) = qty * (mark - cum) + fref
     np.multiply(qty, px - cum_rel / _FUNDING_SCALE, out=out_h)
     np.add(out_h, fref, out=out_h)
-    imf0, mmf0, imf_sf, mmf_sf = fraction_terms(params, sigma, mm_sigma)
-    if not (imf_sf or mmf_sf):
-        np.multiply(out_g, min(mmf0, imf0, 1.0), out=tmp)
-    else:
-        np.multiply(out_g, 1.0 / params[2], out=tmp)
-        np.sqrt(tmp, out=tmp)  # root
-        if mmf0 <= imf0 and mmf_sf <= imf_sf:
-            # mmf <= imf before imf is capped at 1, so min(mmf, min(imf, 1)) = min(mmf, 1)
-            np.multiply(tmp, mmf_sf, out=tmp)
-            np.add(tmp, mmf0, out=tmp)
-            np.minimum(tmp, 1.0, out=tmp)
-        else:
-            np.multiply(tmp, imf_sf, out=tmp2)
-            np.add(tmp2, imf0, out=tmp2)
-            np.minimum(tmp2, 1.0, out=tmp2)  # imf
-            np.multiply(tmp, mmf_sf, out=tmp)
-            np.add(tmp, mmf0, out=tmp)
-            np.minimum(tmp, tmp2, out=tmp)  # mmf
-        np.multiply(tmp, out_g, out=tmp)
+    mm_into(out_g, params, sigma, mm_sigma, tmp, tmp2)
     np.subtract(out_h, tmp, out=out_h)
 
 
@@ -310,14 +328,100 @@ def position_terms_scalar(
     px = mark / SIZE_ONE
     notional = abs(qty) * px
     value = qty * (px - cum_rel / _FUNDING_SCALE) + fref
-    imf0, mmf0, imf_sf, mmf_sf = fraction_terms(params, sigma, mm_sigma)
-    if imf_sf or mmf_sf:
-        root = math.sqrt(notional * (1.0 / params[2]))
-        imf = min(imf0 + imf_sf * root, 1.0)
-        mmf = min(mmf0 + mmf_sf * root, imf)
-    else:
-        mmf = min(mmf0, imf0, 1.0)
-    return value - notional * mmf, notional
+    return value - mm_scalar(notional, params, sigma, mm_sigma), notional
+
+
+# --- options in simple mode ----------------------------------------------------------
+
+OptionParams = tuple[bool, int, int, int]  # (is a call, strike, contract size, option_floor)
+
+
+def option_params(market: Market) -> OptionParams | None:
+    """Return what an option's requirement depends on besides prices, or None (not an option)."""
+    expiry = market.expiry
+    if expiry is None or not is_option(market):
+        return None
+    return (
+        market.kind is InstrumentKind.CALL,
+        expiry.strike,
+        expiry.contract_size,
+        market.margin.option_floor,
+    )
+
+
+def option_terms_into(
+    qty: F64,
+    mark: int,
+    forward: int,
+    option: OptionParams,
+    params: tuple[int, ...],
+    sigma: int,
+    mm_sigma: int,
+    out: list[F64],
+) -> None:
+    """Write per option holding value - MM into ``out[0]`` and a scale into ``out[1]``
+    (``out[2:5]`` are scratch).
+
+    Mirrors ``margin._option_terms``: a long holds value = qty * mark and no
+    requirement; a short of underlying notional U = |qty| * contract_size *
+    forward and out-of-the-money amount OTM needs max(mmf * U - OTM, floor *
+    mmf * U), mmf taken on U. The scale is |value| + U. Options pay no funding.
+    """
+    out_h, out_g, tmp, tmp2, tmp3 = out[:5]
+    is_call, strike, contract_size, floor = option
+    px = mark / SIZE_ONE
+    np.multiply(qty, px, out=out_h)  # value
+    np.minimum(qty, 0.0, out=tmp2)
+    np.multiply(tmp2, -contract_size / SIZE_ONE, out=tmp2)  # the shorts' underlying, size atoms
+    np.multiply(tmp2, forward / SIZE_ONE, out=out_g)  # U
+    mm_into(out_g, params, sigma, mm_sigma, tmp, tmp3)  # mmf * U
+    moneyness = (strike - forward) if is_call else (forward - strike)
+    np.multiply(tmp2, max(0, moneyness) / SIZE_ONE, out=tmp2)  # OTM
+    np.subtract(tmp, tmp2, out=tmp2)
+    np.multiply(tmp, floor / ONE, out=tmp)
+    np.maximum(tmp2, tmp, out=tmp2)  # MM
+    np.subtract(out_h, tmp2, out=out_h)
+    np.abs(qty, out=tmp)
+    np.multiply(tmp, px, out=tmp)
+    np.add(out_g, tmp, out=out_g)
+
+
+def option_terms(
+    qty: F64,
+    mark: int,
+    forward: int,
+    option: OptionParams,
+    params: tuple[int, ...],
+    sigma: int,
+    mm_sigma: int,
+) -> tuple[F64, F64]:
+    """Return per option holding (value - MM, scale) as new arrays (``option_terms_into``)."""
+    out = [np.empty(len(qty)) for _ in range(5)]
+    option_terms_into(qty, mark, forward, option, params, sigma, mm_sigma, out)
+    return out[0], out[1]
+
+
+def option_terms_scalar(
+    qty: float,
+    mark: int,
+    forward: int,
+    option: OptionParams,
+    params: tuple[int, ...],
+    sigma: int,
+    mm_sigma: int,
+) -> tuple[float, float]:
+    """``option_terms`` for one holding."""
+    is_call, strike, contract_size, floor = option
+    value = qty * (mark / SIZE_ONE)
+    scale = abs(value)
+    if qty >= 0:
+        return value, scale
+    underlying = -qty * (contract_size / SIZE_ONE)
+    notional = underlying * (forward / SIZE_ONE)
+    full = mm_scalar(notional, params, sigma, mm_sigma)
+    moneyness = (strike - forward) if is_call else (forward - strike)
+    otm = underlying * (max(0, moneyness) / SIZE_ONE)
+    return value - max(full - otm, full * (floor / ONE)), scale + notional
 
 
 def parse_account(text: str) -> AccountKey | None:
@@ -394,6 +498,10 @@ class RiskIndex:
         self.column_name: list[str] = []
         self.work = Work()
         self._mask = np.zeros(0, dtype=bool)
+        self.exact_deps: set[int] = set()  # portfolio-margin rows, valued by the core (no columns)
+        self.portfolio_keys: set[AccountKey] = set()  # accounts in portfolio mode
+        self._exact_stamp: object = None  # what the exact rows were last valued at
+        self._grids: set[str] = set()  # the underlyings with a portfolio grid, at that time
         self.updates = 0  # vectorised column updates, for reporting
         self.refreshed = 0  # rows revalued from their record
 
@@ -424,7 +532,14 @@ class RiskIndex:
             row_of[key] = row
             const = 0
             cols: list[int] = []
+            if account.portfolio:
+                index.portfolio_keys.add((owner, sub))
+            exact = is_portfolio_row(state, account)
+            if exact:
+                index.exact_deps.add(row)
             for symbol, amount in account.balances.items():
+                if exact:
+                    break  # valued by the core
                 if symbol == quote or amount <= 0:
                     const += amount
                     continue
@@ -439,6 +554,8 @@ class RiskIndex:
                     continue
                 if pos.isolated:
                     isolated.append(market_id)
+                    continue
+                if exact:
                     continue
                 c = market_col[market_id]
                 col_rows[c].append(row)
@@ -492,6 +609,7 @@ class RiskIndex:
                     len(self.columns),
                     cum,
                     market_params(market),
+                    option_params(market),
                     cum_lo=cum,
                     cum_hi=cum,
                 )
@@ -542,9 +660,11 @@ class RiskIndex:
                 or feed.vol_sigma != model.sigma
                 or market.mm_sigma != model.mm_sigma
                 or params != model.params
+                or (model.option is not None and feed.index_price != model.index)
+                or (model.option is not None and option_params(market) != model.option)
                 or _drift(model, cum, market.mark_price) > FUNDING_RESYNC
             ):
-                self._sync_market(model, market, feed.vol_sigma, params, cum)
+                self._sync_market(model, market, feed, params, cum)
                 done.append(market_id)
             else:
                 model.cum_lo = min(model.cum_lo, cum)
@@ -555,35 +675,37 @@ class RiskIndex:
             if index != amodel.index or weight != amodel.weight:
                 self._sync_asset(amodel, index, weight)
                 done.append(symbol)
+        if done or _exact_stamp(state) != self._exact_stamp:
+            if set(state.portfolio) != self._grids:
+                # A grid listed or removed: portfolio accounts move between the core and the columns.
+                self.refresh(state, self.portfolio_keys)
+            self._value_exact_rows(state)
         return done
 
+    def _value_exact_rows(self, state: State) -> None:
+        """Value every portfolio-margin row with the core: its scenarios have no float model."""
+        self._exact_stamp = _exact_stamp(state)
+        self._grids = set(state.portfolio)
+        for row in sorted(self.exact_deps):
+            owner, sub, _ = self.keys[row]
+            self._value_exact(state, row, state.accounts[(owner, sub)])
+
+    def _value_exact(self, state: State, row: int, account: Account) -> None:
+        risk = cross_risk(state, account)
+        self.h[row] = float(risk.health)
+        self.gross[row] = float(abs(risk.value_maint) + risk.mm)
+
     def _sync_market(
-        self, model: _MarketModel, market: Market, sigma: int, params: tuple[int, ...], cum: int
+        self, model: _MarketModel, market: Market, feed: OracleFeed, params: tuple[int, ...], cum: int
     ) -> None:
-        model.mark = market.mark_price
-        model.sigma = sigma
-        model.mm_sigma = market.mm_sigma
-        model.params = params
-        model.cum_lo = model.cum_hi = cum
+        _remember(model, market, feed, params, cum)
         col = self.columns[model.column]
         n = col.n
         if n == 0:
             return
-        hc, g, tmp, tmp2 = self.work.get(n)
-        position_terms_into(
-            col.qty[:n],
-            col.fref[:n],
-            model.mark,
-            float(cum - model.cum_base),
-            params,
-            sigma,
-            model.mm_sigma,
-            hc,
-            g,
-            tmp,
-            tmp2,
-        )
-        self._apply_column(col, hc, g, tmp)
+        out = self.work.get(n)
+        _column_terms(model, cum, col.qty[:n], col.fref[:n], out)
+        self._apply_column(col, out[0], out[1], out[2])
 
     def _sync_asset(self, model: _AssetModel, index: int, weight: int) -> None:
         model.index = index
@@ -592,7 +714,7 @@ class RiskIndex:
         n = col.n
         if n == 0:
             return
-        value, _, tmp, _ = self.work.get(n)
+        value, _, tmp, *_ = self.work.get(n)
         np.multiply(col.qty[:n], index * (weight / ONE) / model.unit, out=value)
         self._apply_column(col, value, value, tmp)
 
@@ -625,28 +747,15 @@ class RiskIndex:
         for market_id, model in self.markets.items():
             market = state.markets[market_id]
             feed = state.feeds[market.asset]
-            params = market_params(market)
             cum = current_cum_funding(market, feed.index_price, now)
-            model.mark = market.mark_price
-            model.sigma = feed.vol_sigma
-            model.mm_sigma = market.mm_sigma
-            model.params = params
-            model.cum_lo = model.cum_hi = cum
+            _remember(model, market, feed, market_params(market), cum)
             col = self.columns[model.column]
             k = col.n
             if k:
-                position_terms_into(
-                    col.qty[:k],
-                    col.fref[:k],
-                    model.mark,
-                    float(cum - model.cum_base),
-                    params,
-                    model.sigma,
-                    model.mm_sigma,
-                    col.hc[:k],
-                    col.g[:k],
-                    *self.work.get(k)[:2],
-                )
+                out = self.work.get(k)
+                _column_terms(model, cum, col.qty[:k], col.fref[:k], out)
+                np.copyto(col.hc[:k], out[0])
+                np.copyto(col.g[:k], out[1])
                 self._add_column(col)
         for symbol, amodel in self.assets.items():
             amodel.index = state.feeds[symbol].index_price
@@ -657,6 +766,7 @@ class RiskIndex:
                 np.multiply(col.qty[:k], amodel.index * (amodel.weight / ONE) / amodel.unit, out=col.hc[:k])
                 np.copyto(col.g[:k], col.hc[:k])
                 self._add_column(col)
+        self._value_exact_rows(state)
         h[~self.alive[:n]] = np.inf
         self.updates += 1
 
@@ -685,6 +795,10 @@ class RiskIndex:
             if account is None:
                 continue
             owner, sub = key
+            if account.portfolio:
+                self.portfolio_keys.add(key)
+            else:
+                self.portfolio_keys.discard(key)
             self._refresh_row(state, (owner, sub, CROSS), account, quote, now)
             isolated = {m for m, p in account.positions.items() if p.isolated and p.size != 0}
             old = self.isolated_rows.get(key, set())
@@ -710,6 +824,16 @@ class RiskIndex:
         h = 0.0
         gross = 0.0
         cols: list[int] = []
+        self.exact_deps.discard(row)
+        if bucket == CROSS and is_portfolio_row(state, account):
+            self.row_cols[row] = b""
+            self.alive[row] = True
+            self.const[row] = 0.0
+            self.nhold[row] = 0
+            self.exact_deps.add(row)
+            self._value_exact(state, row, account)
+            self.refreshed += 1
+            return
         if bucket == CROSS:
             const = 0
             for symbol, amount in account.balances.items():
@@ -746,16 +870,29 @@ class RiskIndex:
             model.cum_lo = min(model.cum_lo, cum)
             model.cum_hi = max(model.cum_hi, cum)
             qty = float(pos.size)
-            fref = funding_ref(qty, pos.funding_index, model.cum_base)
-            hc, g = position_terms_scalar(
-                qty,
-                fref,
-                market.mark_price,
-                float(cum - model.cum_base),
-                market_params(market),
-                feed.vol_sigma,
-                market.mm_sigma,
-            )
+            option = option_params(market)
+            if option is not None:
+                fref = 0.0
+                hc, g = option_terms_scalar(
+                    qty,
+                    market.mark_price,
+                    feed.index_price,
+                    option,
+                    market_params(market),
+                    feed.vol_sigma,
+                    market.mm_sigma,
+                )
+            else:
+                fref = funding_ref(qty, pos.funding_index, model.cum_base)
+                hc, g = position_terms_scalar(
+                    qty,
+                    fref,
+                    market.mark_price,
+                    float(cum - model.cum_base),
+                    market_params(market),
+                    feed.vol_sigma,
+                    market.mm_sigma,
+                )
             self._put(model.column, row, qty, fref, hc, g)
             h += hc
             gross += g
@@ -811,6 +948,57 @@ class RiskIndex:
 
     def holdings(self) -> int:
         return sum(col.live() for col in self.columns)
+
+
+def is_portfolio_row(state: State, account: Account) -> bool:
+    """Return whether the core margins the account's cross bucket by scenarios: it is in
+    portfolio mode and holds a cross position on an underlying with a grid."""
+    if not account.portfolio or not state.portfolio:
+        return False
+    return any(
+        pos.size and not pos.isolated and state.markets[market_id].asset in state.portfolio
+        for market_id, pos in account.positions.items()
+    )
+
+
+def _exact_stamp(state: State) -> tuple[object, ...]:
+    """What a portfolio-margin requirement depends on beyond the columns' prices: the clock
+    (time to expiry, funding), the smiles and the grids."""
+    smiles = tuple((f.id, f.atm_vol, f.skew, f.curvature) for f in state.vol_feeds.values())
+    grids = tuple((asset, repr(params)) for asset, params in sorted(state.portfolio.items()))
+    return (state.time, smiles, grids)
+
+
+def _remember(
+    model: _MarketModel, market: Market, feed: OracleFeed, params: tuple[int, ...], cum: int
+) -> None:
+    """Record the prices and parameters a market's holdings are about to be valued at."""
+    model.mark = market.mark_price
+    model.sigma = feed.vol_sigma
+    model.index = feed.index_price
+    model.mm_sigma = market.mm_sigma
+    model.params = params
+    model.option = option_params(market)
+    model.cum_lo = model.cum_hi = cum
+
+
+def _column_terms(model: _MarketModel, cum: int, qty: F64, fref: F64, out: list[F64]) -> None:
+    """Write the holdings' value - MM into ``out[0]`` and their scale into ``out[1]``."""
+    if model.option is not None:
+        option_terms_into(
+            qty, model.mark, model.index, model.option, model.params, model.sigma, model.mm_sigma, out
+        )
+        return
+    position_terms_into(
+        qty,
+        fref,
+        model.mark,
+        float(cum - model.cum_base),
+        model.params,
+        model.sigma,
+        model.mm_sigma,
+        *out[:4],
+    )
 
 
 def _drift(model: _MarketModel, cum: int, mark: int) -> float:
