@@ -29,8 +29,11 @@ of its legs (``tests/core/test_portfolio.py`` proves it with exact numbers).
 
 The scenario prices of one option depend only on the market and on (F, T,
 vol, R): they are memoised per process, so margining many accounts on the
-same option prices each scenario once. The memo holds no state and changes
-no result.
+same option prices each scenario once. A call and a put of one strike and
+expiry share one set of Black-76 prices: ``black76.price`` keeps put-call
+parity exactly (call - put == (F - K) * ONE, at every shocked F), so the put
+is derived from the call, bit for bit what pricing it would give. The memos
+hold no state and change no result.
 """
 
 from functools import lru_cache
@@ -55,6 +58,31 @@ def scenario_moves(params: PortfolioParams, sigma: int) -> tuple[int, ...]:
     return tuple((r * k) // n if k >= 0 else -((r * -k) // n) for k in range(-n, n + 1))
 
 
+def _shocked_forwards(forward: int, moves: tuple[int, ...]) -> list[int]:
+    """Return the forward after each move, floored and at least 1."""
+    return [max(1, forward + (forward * m) // ONE) for m in moves]
+
+
+@lru_cache(maxsize=65_536)
+def _call_scenarios(
+    forward: int,
+    strike: int,
+    t: int,
+    sigma: int,
+    moves: tuple[int, ...],
+    vol_up: int,
+    vol_down: int,
+) -> tuple[int, ...]:
+    """Return the call's wad price per unit in each scenario: for each move, vol up then down."""
+    up = (sigma * (ONE + vol_up)) // ONE
+    down = max(0, (sigma * (ONE - vol_down)) // ONE)
+    prices = []
+    for f in _shocked_forwards(forward, moves):
+        prices.append(black76.price(f, strike, t, up, True))
+        prices.append(black76.price(f, strike, t, down, True))
+    return tuple(prices)
+
+
 @lru_cache(maxsize=65_536)
 def _option_scenarios(
     is_call: bool,
@@ -67,13 +95,19 @@ def _option_scenarios(
     vol_up: int,
     vol_down: int,
 ) -> tuple[int, ...]:
-    """Return the option's wad price per contract in each scenario: for each move, vol up then down."""
-    sigmas = ((sigma * (ONE + vol_up)) // ONE, max(0, (sigma * (ONE - vol_down)) // ONE))
+    """Return the option's wad price per contract in each scenario: for each move, vol up then down.
+
+    A put is the call of its strike less (F - K) * ONE, which is exactly what
+    ``black76.price`` returns for the put (its put-call parity holds for every input).
+    """
+    calls = _call_scenarios(forward, strike, t, sigma, moves, vol_up, vol_down)
+    if is_call:
+        return tuple((c * contract_size) // SIZE_ONE for c in calls)
     prices = []
-    for m in moves:
-        f = max(1, forward + (forward * m) // ONE)
-        for s in sigmas:
-            prices.append((black76.price(f, strike, t, s, is_call) * contract_size) // SIZE_ONE)
+    for i, f in enumerate(_shocked_forwards(forward, moves)):
+        parity = (f - strike) * ONE
+        prices.append(((calls[2 * i] - parity) * contract_size) // SIZE_ONE)
+        prices.append(((calls[2 * i + 1] - parity) * contract_size) // SIZE_ONE)
     return tuple(prices)
 
 
