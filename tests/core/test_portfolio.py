@@ -13,13 +13,13 @@ from tests.core.test_instruments import CALL, FUT, PUT, T0, derivatives_state, t
 
 from solvent.core import black76
 from solvent.core.engine import apply, preview
-from solvent.core.errors import InsufficientMargin
+from solvent.core.errors import InsufficientMargin, OracleStale
 from solvent.core.fixed import ONE
 from solvent.core.instruments import option_sigma, years_to_expiry
 from solvent.core.margin import cross_risk
 from solvent.core.portfolio import scenario_moves, scenario_range
 from solvent.core.state import State
-from solvent.core.tx import PlaceOrder, SetPortfolioMargin
+from solvent.core.tx import PlaceOrder, SetPortfolioMargin, SetTime
 from solvent.core.units import SIZE_ONE
 from solvent.defaults import usd
 
@@ -152,6 +152,14 @@ def test_switching_modes_must_keep_initial_margin():
     error = refused(state, SetPortfolioMargin(addr("a"), 0, False), InsufficientMargin)
     assert "simple" in error.message
     assert state.accounts[key("a")].portfolio
+
+
+def test_a_mode_switch_on_a_stale_index_is_refused_and_changes_nothing():
+    state = pm_state()
+    trade(state, CALL, "mm", "c", SIZE_ONE, "7000")
+    apply(state, SetTime(T0 + 3_600))  # nobody has reported for an hour
+    refused(state, SetPortfolioMargin(addr("c"), 0, False), OracleStale)
+    assert state.accounts[key("c")].portfolio
 
 
 def test_preview_shows_the_margin_effect_of_an_option_order():

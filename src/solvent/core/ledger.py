@@ -253,18 +253,23 @@ def process_set_portfolio_margin(state: State, tx: SetPortfolioMargin) -> list[E
     account = get_account(state, key)
     if account.portfolio == tx.enabled:
         return [event("PortfolioMarginSet", account=format_account(key), enabled=tx.enabled)]
-    # APPLY (tentatively; undone below if the bucket would no longer meet initial margin)
-    account.portfolio = tx.enabled
     if any(not p.isolated and p.size for p in account.positions.values()):
         check_prices_fresh(state, account)
-        risk = cross_risk(state, account)
-        if not risk.meets_initial:
+        # The requirement under the new mode, read with the flag switched and switched back
+        # whatever happens, so that a refusal leaves the account as it was.
+        account.portfolio = tx.enabled
+        try:
+            risk = cross_risk(state, account)
+        finally:
             account.portfolio = not tx.enabled
+        if not risk.meets_initial:
             raise InsufficientMargin(
                 f"under {'portfolio' if tx.enabled else 'simple'} margin the positions need "
                 f"{risk.im} initial margin, the account has {risk.value_init}; "
                 "add collateral or reduce positions first"
             )
+    # APPLY
+    account.portfolio = tx.enabled
     return [event("PortfolioMarginSet", account=format_account(key), enabled=tx.enabled)]
 
 
