@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/state.py
 	$(BIN)/python bench/risk_scan.py
 	$(BIN)/python bench/liquidation.py
+	$(BIN)/python bench/options.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -41,13 +41,31 @@ What it measures
    call priced exactly the scenarios it should (``pm_cold_prices``). ``--pm-profile`` prints
    a cProfile of one cold call of the OTM book.
 
-Goals of the issue: prices_per_s >= 50,000 and pm_cold_ms <= 5 ms on the 2-core machine.
+4. The keeper's risk scan (``bench_option_scan``): the derivatives deployment with
+   ``--scan-accounts`` accounts (default 100,000) built as records, in pairs holding opposite
+   sizes (so longs = shorts), each with 1 to 3 holdings among the four listed options, the
+   future and BTC-PERP, log-normal sizes around one contract (or BTC), in simple mode;
+   collateral puts each at maintenance * (1.02 + Exp(mean 3)) + 100 USDC, so nobody is
+   liquidatable. ``RiskIndex.from_state`` builds the keeper's index. Then, ``--repeats``
+   times: the clock moves 1 s and five reporters move BTC's index by ``--scan-move``
+   (default -5%) through ``apply`` (which re-marks every option; not timed); timed:
+   ``index.observe(state, events)`` plus ``index.screen(state)`` — ``option_scan_ms``, the
+   time to find every candidate after one index update — and, apart, the exact integer check
+   of every candidate (``keeper.confirm``) — ``option_confirm_ms``, with the counts of
+   candidates and of confirmed liquidatable accounts. A random sample of ``--scan-verify``
+   accounts (default 20,000) outside the candidates is checked exactly: none may be
+   liquidatable. The index then moves back (not timed).
+
+Goals of the issue: prices_per_s >= 50,000, pm_cold_ms <= 5 ms and option_scan_ms <= 100 ms
+on the 2-core machine.
 
 Run
 ---
     .venv/bin/python bench/options.py [--cases 4000] [--repeats 5] [--accuracy-cases 10000]
                                       [--exact-cases 200] [--seed 76] [--pm-options 50]
-                                      [--pm-calls 200] [--pm-rounds 30] [--pm-profile] [--quick]
+                                      [--pm-calls 200] [--pm-rounds 30] [--pm-profile]
+                                      [--scan-accounts 100000] [--scan-move -0.05]
+                                      [--scan-verify 20000] [--quick]
 
 ``--quick`` sets small sizes for a smoke run (explicit options still win).
 
@@ -71,6 +89,7 @@ from typing import Any
 
 from solvent.core import black76, portfolio
 from solvent.core.engine import apply
+from solvent.core.events import Event
 from solvent.core.fixed import ONE
 from solvent.core.instruments import account_greeks
 from solvent.core.margin import cross_risk
@@ -78,10 +97,14 @@ from solvent.core.state import Account, InstrumentKind, Position, State
 from solvent.core.tx import ListMarket, ListVolOracle, PriceReport, SetTime, VolReport
 from solvent.core.units import QUOTE_ONE, SIZE_ONE
 from solvent.defaults import GENESIS_TIME, address_of, load_deployment, reporters, usd
+from solvent.keeper import RiskIndex, confirm
+from solvent.keeper.risk_index import CROSS, RowKey
 from solvent.scenario import start_state
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "core"))
 from test_black76 import exact_price, random_cases, worst_case
+
+from _common import owner_of
 
 PM_GOAL_MS = 5.0
 PM_EXPIRY_DAYS = (30, 60, 90)
@@ -97,6 +120,8 @@ QUICK = {
     "exact_cases": 5,
     "pm_calls": 20,
     "pm_rounds": 6,
+    "scan_accounts": 2_000,
+    "scan_verify": 500,
 }
 
 
@@ -317,6 +342,124 @@ def bench_portfolio(options: int, calls: int, rounds: int, seed: int, profile: b
     }
 
 
+# --- keeper's risk scan over option-holding accounts -----------------------------------
+
+SCAN_GOAL_MS = 100.0
+DERIV_START = {"BTC": "100000", "ETH": "2000", "ALT": "1", "USDT": "1"}
+SCAN_MARKETS = (
+    "BTC-30D-C-100000",
+    "BTC-30D-P-100000",
+    "BTC-30D-C-110000",
+    "BTC-30D-P-90000",
+    "BTC-FUT-30D",
+    "BTC-PERP",
+)
+
+
+def derivatives_priced() -> State:
+    """The derivatives deployment with every feed reported and a 60% smile on BTC-30D."""
+    state = start_state("derivatives")
+    for asset, price in DERIV_START.items():
+        for reporter in reporters(asset):
+            apply(state, PriceReport(reporter, asset, usd(price), state.time))
+    feed = state.vol_feeds["BTC-30D"]
+    for reporter in sorted(feed.reporters):
+        apply(state, VolReport(reporter, "BTC-30D", 6 * ONE // 10, -ONE // 10, ONE // 5, state.time))
+    return state
+
+
+def build_option_accounts(state: State, count: int, seed: int) -> int:
+    """Add ``count`` accounts (pairs holding opposite sizes) of 1 to 3 holdings each among the
+    four options, the future and the perpetual; collateral puts each at maintenance * (1.02 +
+    Exp(mean 3)) + 100 USDC, so nobody is liquidatable. Return the number of positions."""
+    rng = random.Random(seed)
+    positions = 0
+    for pair in range(count // 2):
+        held = rng.sample(SCAN_MARKETS, rng.randint(1, 3))
+        sizes = {}
+        for market_id in held:
+            contracts = max(0.01, round(rng.lognormvariate(0.0, 0.8), 2))  # lots of 0.01
+            sizes[market_id] = int(contracts * 100) * (SIZE_ONE // 100) * rng.choice((-1, 1))
+        for side in (1, -1):
+            owner = owner_of(2 * pair + (side < 0) + 1)
+            account = Account(owner, 0, {"USDC": 0}, {})
+            for market_id, size in sizes.items():
+                market = state.markets[market_id]
+                account.positions[market_id] = Position(side * size, 0, market.cum_funding)
+                if side * size > 0:
+                    market.open_interest += side * size
+            risk = cross_risk(state, account)
+            target = int(risk.mm * (1.02 + rng.expovariate(1 / 3))) + 100 * QUOTE_ONE
+            account.balances["USDC"] = target - risk.health
+            state.accounts[(owner, 0)] = account
+            positions += len(sizes)
+    return positions
+
+
+def bench_option_scan(count: int, repeats: int, move: float, verify: int, seed: int) -> dict[str, Any]:
+    """The keeper's scan after one BTC index update, over ``count`` option-holding accounts."""
+    state = derivatives_priced()
+    start = time.perf_counter()
+    positions = build_option_accounts(state, count, seed)
+    build_s = time.perf_counter() - start
+    start = time.perf_counter()
+    index = RiskIndex.from_state(state)
+    index_s = time.perf_counter() - start
+    if confirm(state, index.screen(state).keys):
+        raise RuntimeError("an account is liquidatable before the move")
+    base = state.feeds["BTC"].index_price
+    scans: list[float] = []
+    confirms: list[float] = []
+    found = candidates = 0
+    for _ in range(repeats):
+        for price in (int(base * (1 + move)), base):
+            apply(state, SetTime(state.time + 1))
+            events: list[Event] = []
+            for reporter in reporters("BTC"):
+                events += apply(state, PriceReport(reporter, "BTC", price, state.time))
+            t0 = time.perf_counter()
+            index.observe(state, events)
+            screen = index.screen(state)
+            t1 = time.perf_counter()
+            exact = confirm(state, screen.keys)
+            t2 = time.perf_counter()
+            if price != base:
+                scans.append((t1 - t0) * 1e3)
+                confirms.append((t2 - t1) * 1e3)
+                candidates, found = len(screen), len(exact)
+                if verify:
+                    check_outside(state, screen.keys, verify, seed)
+    scan_ms = statistics.median(scans)
+    verdict = "met" if scan_ms <= SCAN_GOAL_MS else "missed"
+    print(
+        f"option scan ({count:,} accounts, {positions:,} positions; build {build_s:.2f} s, index "
+        f"{index_s:.2f} s): BTC {move:+.1%} -> observe + screen {scan_ms:.2f} ms (goal <= "
+        f"{SCAN_GOAL_MS:.0f} ms {verdict}), {candidates:,} candidates; exact check of them "
+        f"{statistics.median(confirms):.1f} ms, {found:,} liquidatable"
+    )
+    return {
+        "option_accounts": count,
+        "option_positions": positions,
+        "option_build_s": round(build_s, 2),
+        "option_index_s": round(index_s, 2),
+        "option_scan_ms": round(scan_ms, 2),
+        "option_confirm_ms": round(statistics.median(confirms), 2),
+        "option_candidates": candidates,
+        "option_liquidatable": found,
+        "option_scan_goal_ms": SCAN_GOAL_MS,
+    }
+
+
+def check_outside(state: State, candidates: list[RowKey], sample: int, seed: int) -> None:
+    """No account outside the candidates is liquidatable (a random sample, checked exactly)."""
+    screened = set(candidates)
+    keys = sorted(state.accounts)
+    for key in random.Random(seed).sample(keys, min(sample, len(keys))):
+        row = (key[0], key[1], CROSS)
+        if row not in screened and cross_risk(state, state.accounts[key]).is_liquidatable:
+            raise RuntimeError(f"the screen missed {row}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=4_000, help="cases timed per pass")
@@ -328,6 +471,9 @@ def main() -> None:
     parser.add_argument("--pm-calls", type=int, default=200, help="warm portfolio-margin calls timed")
     parser.add_argument("--pm-rounds", type=int, default=30, help="cold calls timed per book")
     parser.add_argument("--pm-profile", action="store_true", help="profile one cold portfolio-margin call")
+    parser.add_argument("--scan-accounts", type=int, default=100_000, help="option-holding accounts scanned")
+    parser.add_argument("--scan-move", type=float, default=-0.05, help="BTC index move of the scan")
+    parser.add_argument("--scan-verify", type=int, default=20_000, help="non-candidates checked exactly")
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     args = parser.parse_args()
     if args.quick:
@@ -337,12 +483,17 @@ def main() -> None:
         parser.error("--cases, --repeats and --accuracy-cases must be positive")
     if min(args.pm_calls, args.pm_rounds) <= 0 or args.pm_options < 2:
         parser.error("--pm-calls and --pm-rounds must be positive, --pm-options at least 2")
+    if args.scan_accounts < 2 or not -0.099 <= args.scan_move <= 0.099 or args.scan_verify < 0:
+        parser.error("--scan-accounts >= 2, |--scan-move| < 10% (the oracle band), --scan-verify >= 0")
 
     print(f"Python {platform.python_version()} on {platform.machine()}")
     figures: dict[str, Any] = {}
     figures |= bench_prices(args.cases, args.repeats, args.seed)
     figures |= bench_accuracy(args.accuracy_cases, args.exact_cases, args.seed)
     figures |= bench_portfolio(args.pm_options, args.pm_calls, args.pm_rounds, args.seed, args.pm_profile)
+    figures |= bench_option_scan(
+        args.scan_accounts, args.repeats, args.scan_move, args.scan_verify, args.seed
+    )
     figures["python"] = platform.python_version()
     print(json.dumps(figures))
 

@@ -19,8 +19,8 @@ CASES = [
     ("matching.py", ["--ops", "2000", "--accounts", "50"], {"ops_per_s", "reference_ops_per_s"}),
     (
         "options.py",
-        ["--cases", "500", "--repeats", "1", "--accuracy-cases", "500", "--exact-cases", "5"],
-        {"prices_per_s", "worst_abs_error_over_F"},
+        ["--quick"],
+        {"prices_per_s", "worst_abs_error_over_F", "pm_ms", "pm_cold_ms", "option_scan_ms"},
     ),
 ]
 
