@@ -83,16 +83,20 @@ def validate_report(state: State, tx: PriceReport) -> OracleFeed:
         raise InvalidAmount(f"price must be positive, was {tx.price}")
     if tx.price > MAX_AMOUNT:
         raise AmountTooLarge(f"price exceeds {MAX_AMOUNT}")
-    if tx.timestamp > state.time:
-        raise ReportFromFuture(
-            f"report stamped {tx.timestamp} is after the block time {state.time}; check the reporter's clock"
-        )
-    if tx.timestamp <= reporter.timestamp:
-        raise ReportReplayed(
-            f"report stamped {tx.timestamp} is not newer than this reporter's last "
-            f"({reporter.timestamp}); send a fresh report"
-        )
+    check_report_time(state, tx.timestamp, reporter.timestamp)
     return feed
+
+
+def check_report_time(state: State, timestamp: int, last: int) -> None:
+    """Refuse a report stamped after the block time or not newer than its reporter's last."""
+    if timestamp > state.time:
+        raise ReportFromFuture(
+            f"report stamped {timestamp} is after the block time {state.time}; check the reporter's clock"
+        )
+    if timestamp <= last:
+        raise ReportReplayed(
+            f"report stamped {timestamp} is not newer than this reporter's last ({last}); send a fresh report"
+        )
 
 
 def record_report(state: State, feed: OracleFeed, tx: PriceReport, events: list[Event]) -> bool:

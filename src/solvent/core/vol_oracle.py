@@ -33,14 +33,12 @@ vol       annualised implied volatility, a ratio (0.8 = 80%)
 from solvent.core.errors import (
     AmountTooLarge,
     InvalidAmount,
-    ReportFromFuture,
-    ReportReplayed,
     Unauthorized,
     UnknownAsset,
 )
 from solvent.core.events import Event, event
 from solvent.core.fixed import ONE, clamp, ln_ratio
-from solvent.core.oracle import compute_median
+from solvent.core.oracle import check_report_time, compute_median
 from solvent.core.state import State, VolFeed
 from solvent.core.tx import VolReport
 
@@ -74,15 +72,7 @@ def validate_vol_report(state: State, tx: VolReport) -> VolFeed:
     for name, value in (("atm_vol", tx.atm_vol), ("skew", tx.skew), ("curvature", tx.curvature)):
         if abs(value) > MAX_VOL_PARAM:
             raise AmountTooLarge(f"{name} must be within ±{MAX_VOL_PARAM} (±100.0), was {value}")
-    if tx.timestamp > state.time:
-        raise ReportFromFuture(
-            f"report stamped {tx.timestamp} is after the block time {state.time}; check the reporter's clock"
-        )
-    if tx.timestamp <= reporter.timestamp:
-        raise ReportReplayed(
-            f"report stamped {tx.timestamp} is not newer than this reporter's last "
-            f"({reporter.timestamp}); send a fresh report"
-        )
+    check_report_time(state, tx.timestamp, reporter.timestamp)
     return feed
 
 
