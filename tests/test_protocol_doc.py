@@ -15,4 +15,4 @@ def test_every_error_is_documented_with_its_code() -> None:
 def test_error_codes_are_unique_and_in_their_range() -> None:
     codes = [e.code for e in ALL_ERRORS]
     assert len(codes) == len(set(codes))
-    assert all(1000 <= code < 7000 for code in codes)
+    assert all(1000 <= code < 8000 for code in codes)

@@ -68,6 +68,7 @@ from solvent.core.margin import cross_risk
 from solvent.core.state import InstrumentKind, State, TimeInForce, TriggerKind
 from solvent.core.tx import (
     TX_TYPES,
+    AuthoriseAgent,
     CancelAll,
     CancelOrder,
     CancelTrigger,
@@ -89,6 +90,7 @@ from solvent.core.tx import (
     PoolRequestWithdrawal,
     PoolWithdraw,
     PriceReport,
+    RevokeAgent,
     SetAssetWeights,
     SetDomain,
     SetLeverage,
@@ -378,6 +380,8 @@ ALL_TX_SAMPLES: list[Tx] = [
     VolReport(R[0], "V", ONE // 2, -(ONE // 10), ONE // 20, T0),
     Settle(addr("keeper"), "X-C"),
     SetPortfolioMargin(addr("maker"), 0, True),
+    AuthoriseAgent(addr("maker"), addr("maker-bot"), (0, 3), ("BTC-PERP",), T0 + 60),
+    RevokeAgent(addr("maker"), addr("maker-bot")),
 ]
 
 

@@ -67,14 +67,16 @@ import functools
 import pickle
 from typing import Any
 
+import pytest
 from hypothesis import event as statistic
 from hypothesis import note
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from solvent.core.auth import AGENT_TXS, NONCE_WINDOW, actor_of, check_nonce
 from solvent.core.book import best_price
 from solvent.core.engine import apply, genesis, preview
-from solvent.core.errors import ProtocolError
+from solvent.core.errors import NonceUsed, ProtocolError
 from solvent.core.events import Event
 from solvent.core.fixed import ONE
 from solvent.core.hashing import state_hash
@@ -92,6 +94,7 @@ from solvent.core.pool import DEAD_SHARES
 from solvent.core.state import InstrumentKind, Market, State, TimeInForce, TriggerKind, pool_account_key
 from solvent.core.tx import (
     TX_TYPES,
+    AuthoriseAgent,
     CancelAll,
     CancelOrder,
     CancelTrigger,
@@ -109,6 +112,7 @@ from solvent.core.tx import (
     PoolRequestWithdrawal,
     PoolWithdraw,
     PriceReport,
+    RevokeAgent,
     SetDomain,
     SetLeverage,
     SetMarginMode,
@@ -118,6 +122,7 @@ from solvent.core.tx import (
     SetTime,
     Settle,
     SettleFunding,
+    Signed,
     Transfer,
     Tx,
     VolReport,
@@ -144,6 +149,8 @@ MAX_LOTS = {"BTC-PERP": 10_000, "ETH-PERP": 33_000, "ALT-PERP": 50_000}
 BAD_NUMBERS = (0, -1, -(10**6), MAX_AMOUNT + 1, 2**256)
 SUBACCOUNT_LIMIT = 2**32 - 1
 MAKER = address_of("stateful-maker")  # quotes ladders around the mark (funded or not at the seed)
+AGENT_KEYS = tuple(address_of(f"stateful-agent-{i}") for i in range(2))
+STRANGER = address_of("stateful-stranger")
 KEEPER = address_of("stateful-keeper")  # rich, never trades: buys collateral, earns keeper rewards
 KEEPER_FUNDS = usd("1000000000")
 POOL_OWNER = pool_account_key(POOL)[0]
@@ -1761,6 +1768,122 @@ class EngineMachine(CheckedMachine):
             cap = oi_cap
         self.submit(SetMarketLimits(sender, market_id, cap, reduce_only))
 
+    # -- signed envelopes and agent keys (core.auth) ------------------------------------
+
+    @rule(
+        owner=st.sampled_from(OWNERS),
+        agent=st.sampled_from(AGENT_KEYS),
+        subaccounts=st.sampled_from([(), (0,), (1,), (0, 1)]),
+        markets=st.sampled_from([(), ("BTC-PERP",), ("ETH-PERP", "ALT-PERP")]),
+        lifetime=st.sampled_from([0, 0, 60, 600]),
+        nonce=st.integers(1, 300),
+    )
+    def authorise_agent(
+        self,
+        owner: str,
+        agent: str,
+        subaccounts: tuple[int, ...],
+        markets: tuple[str, ...],
+        lifetime: int,
+        nonce: int,
+    ) -> None:
+        expires = self.state.time + lifetime if lifetime else 0
+        self.submit_signed(owner, nonce, AuthoriseAgent(owner, agent, subaccounts, markets, expires))
+
+    @rule(owner=st.sampled_from(OWNERS), agent=st.sampled_from(AGENT_KEYS), signed=st.booleans())
+    def revoke_agent(self, owner: str, agent: str, signed: bool) -> None:
+        tx = RevokeAgent(owner, agent)
+        if signed:
+            self.submit_signed(owner, self.next_nonce(owner), tx)
+        else:
+            self.submit(tx)
+
+    @rule(
+        data=st.data(),
+        key=st.sampled_from(ACCOUNTS),
+        signer=st.sampled_from(("owner", "agent", "stranger")),
+        kind=st.sampled_from(("order", "cancel", "withdraw", "transfer", "leverage")),
+        nonce=st.sampled_from(("next", "reuse", "old", "far")),
+        expires=st.sampled_from((0, 0, -1, 30)),
+    )
+    def send_signed(
+        self, data: st.DataObject, key: AccountKey, signer: str, kind: str, nonce: str, expires: int
+    ) -> None:
+        """A signed transaction from the owner, one of its agents or a stranger, with a fresh,
+        reused, old or far nonce: accepted exactly when the model says so (P3 as always)."""
+        owner, sub = key
+        market_id = data.draw(st.sampled_from(MARKETS), label="market")
+        payload: Tx
+        if kind == "order":
+            is_buy = data.draw(st.booleans(), label="is_buy")
+            size = self.lot(market_id) * data.draw(st.integers(1, 50), label="lots")
+            payload = PlaceOrder(
+                owner, sub, market_id, is_buy, size, self.near(market_id, -40 if is_buy else 40)
+            )
+        elif kind == "cancel":
+            payload = CancelAll(owner, sub, data.draw(st.sampled_from([None, market_id]), label="cancel"))
+        elif kind == "withdraw":
+            payload = Withdraw(owner, sub, "USDC", usd("10"))
+        elif kind == "transfer":
+            payload = Transfer(owner, sub, 1 - sub, "USDC", usd("10"))
+        else:
+            payload = SetLeverage(owner, sub, market_id, data.draw(st.integers(1, 5), label="leverage"))
+        who = {"owner": owner, "agent": data.draw(st.sampled_from(AGENT_KEYS), label="agent")}.get(
+            signer, STRANGER
+        )
+        window = self.state.nonces.get(who)
+        high = window.high if window is not None else 0
+        n = {
+            "next": self.next_nonce(who),
+            "reuse": high or 1,
+            "old": max(1, high - data.draw(st.integers(1, 80), label="back")),
+            "far": high + data.draw(st.integers(65, 10**6), label="ahead"),
+        }[nonce]
+        deadline = {0: 0, -1: self.state.time - 1, 30: self.state.time + 30}[expires]
+        self.submit_signed(who, n, payload, deadline)
+
+    def next_nonce(self, signer: str) -> int:
+        window = self.state.nonces.get(signer)
+        return (window.high if window is not None else 0) + 1
+
+    def submit_signed(self, signer: str, nonce: int, payload: Tx, expires: int = 0) -> None:
+        """Submit ``Signed(...)`` and check it against the model of core.auth: the nonce is
+        usable iff unused and within 64 of the highest; an agent only trades, in scope;
+        an accepted envelope spends its nonce whatever its payload did."""
+        window = self.state.nonces.get(signer)
+        high = window.high if window is not None else 0
+        used = nonce == high or (
+            window is not None
+            and 0 <= high - 1 - nonce < NONCE_WINDOW
+            and window.mask >> (high - 1 - nonce) & 1
+        )
+        fresh = not used and nonce > high - 1 - NONCE_WINDOW
+        actor = actor_of(payload)
+        grant = self.state.agents.get(actor or "", {}).get(signer)
+        allowed = signer == actor or (
+            grant is not None
+            and isinstance(payload, AGENT_TXS)
+            and not (grant.expires and self.state.time > grant.expires)
+            and (not grant.subaccounts or getattr(payload, "subaccount", None) in grant.subaccounts)
+            and (not grant.markets or getattr(payload, "market", None) in grant.markets)
+        )
+        in_time = not expires or self.state.time <= expires
+        outcome = self.submit(Signed(signer, nonce, expires, payload))
+        if isinstance(outcome, str):
+            assert not (fresh and allowed and in_time), f"refused {outcome}: {signer} {nonce} {payload!r}"
+            if not in_time:
+                assert outcome == "SignatureExpired"
+            elif not fresh:
+                assert outcome in ("NonceUsed", "Malformed"), outcome
+            statistic(f"signed envelope refused: {outcome}")
+            return
+        assert fresh and allowed and in_time, f"accepted: {signer} {nonce} {payload!r}"
+        assert self.state.nonces[signer].high >= nonce
+        with pytest.raises(NonceUsed):
+            check_nonce(self.state, signer, nonce)
+        refused = [e for e in outcome if e.kind == "Refused"]
+        statistic(f"signed envelope accepted: {'payload refused' if refused else 'payload applied'}")
+
 
 def replay_and_compare(log: list[tuple[Tx, Outcome]], expected_hash: str) -> None:
     """Replay the log on a fresh state: same outcomes, same hash; then only the accepted ones."""
@@ -2742,7 +2865,7 @@ def test_machine_sends_every_user_transaction_type() -> None:
         if any(isinstance(value, type) and value is cls for value in globals().values())
     }
     assert set(TX_TYPES) - GOVERNANCE == sent - GOVERNANCE
-    assert len(set(TX_TYPES) - GOVERNANCE) == 24
+    assert len(set(TX_TYPES) - GOVERNANCE) == 26
 
 
 def test_preview_of_a_liquidation_that_deleverages_matches_apply() -> None:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from solvent.core import governance, ledger, liquidation, orders, pool, settlement
+from solvent.core import auth, governance, ledger, liquidation, orders, pool, settlement
 from solvent.core.breakers import (
     sync_divergence,
     sync_feed_breakers,
@@ -28,7 +28,7 @@ from solvent.core.breakers import (
     sync_vol_breakers,
     update_move_anchor,
 )
-from solvent.core.errors import AmountTooLarge, Malformed, TimeWentBackwards
+from solvent.core.errors import AmountTooLarge, Malformed, ProtocolError, TimeWentBackwards
 from solvent.core.events import Event
 from solvent.core.funding import accrue, follow_volatility, update_mark
 from solvent.core.instruments import (
@@ -42,6 +42,7 @@ from solvent.core.oracle import record_report, validate_report
 from solvent.core.state import Account, State
 from solvent.core.tx import (
     TX_TYPES,
+    AuthoriseAgent,
     CancelAll,
     CancelOrder,
     CancelTrigger,
@@ -63,6 +64,7 @@ from solvent.core.tx import (
     PoolRequestWithdrawal,
     PoolWithdraw,
     PriceReport,
+    RevokeAgent,
     SetAssetWeights,
     SetDomain,
     SetLeverage,
@@ -74,6 +76,7 @@ from solvent.core.tx import (
     SetTime,
     Settle,
     SettleFunding,
+    Signed,
     Transfer,
     Tx,
     VolReport,
@@ -146,6 +149,20 @@ def process_vol_report(state: State, tx: VolReport) -> list[Event]:
     return events
 
 
+def process_signed(state: State, tx: Signed) -> list[Event]:
+    """Apply a signed transaction (``core.auth``): check the envelope, apply the payload,
+    spend the nonce whether the payload applied or was refused (then a ``Refused`` event)."""
+    # VALIDATE
+    auth.check_envelope(state, tx)
+    # APPLY
+    try:
+        events = apply(state, tx.payload)
+    except ProtocolError as error:
+        events = [auth.refused_event(tx, error)]
+    auth.use_nonce(state, tx.signer, tx.nonce)
+    return events
+
+
 _HANDLERS: dict[type, Callable[[State, Any], list[Event]]] = {
     SetTime: process_set_time,
     ListAsset: governance.process_list_asset,
@@ -182,9 +199,12 @@ _HANDLERS: dict[type, Callable[[State, Any], list[Event]]] = {
     VolReport: process_vol_report,
     Settle: settlement.process_settle,
     SetPortfolioMargin: ledger.process_set_portfolio_margin,
+    AuthoriseAgent: auth.process_authorise_agent,
+    RevokeAgent: auth.process_revoke_agent,
+    Signed: process_signed,  # the node's envelope, not a type of TX_TYPES
 }
 
-if set(_HANDLERS) != set(TX_TYPES.values()):
+if set(_HANDLERS) != set(TX_TYPES.values()) | {Signed}:
     raise ImportError("Invariant: every transaction type needs exactly one handler")
 
 
@@ -268,6 +288,8 @@ def preview(state: State, tx: Tx) -> Preview:
     """
     side = shadow(state)
     events = apply(side, tx)
+    if isinstance(tx, Signed):
+        tx = tx.payload  # the account it acts on
     owner = getattr(tx, "owner", None)
     sub = getattr(tx, "subaccount", getattr(tx, "from_subaccount", None))
     if owner is None or sub is None or (owner, sub) not in side.accounts:

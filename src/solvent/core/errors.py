@@ -17,6 +17,7 @@ Code ranges
 4000-4999  orders and matching
 5000-5999  liquidity pool
 6000-6999  accounts, collateral and settings
+7000-7999  signatures, nonces and agent keys (checked by the node and the core)
 9000-9999  invariant violations (a bug in Solvent, never the user's fault)
 """
 
@@ -365,6 +366,34 @@ class SettlementPending(ProtocolError):
 
     code = 2008
     name = "SettlementPending"
+
+
+class BadSignature(ProtocolError):
+    """The signature is malformed or was not made over these fields."""
+
+    code = 7001
+    name = "BadSignature"
+
+
+class WrongDomain(ProtocolError):
+    """The transaction was signed for another chain or another venue."""
+
+    code = 7002
+    name = "WrongDomain"
+
+
+class NonceUsed(ProtocolError):
+    """The nonce was used before by this signer, or is below its window of recent nonces."""
+
+    code = 7003
+    name = "NonceUsed"
+
+
+class SignatureExpired(ProtocolError):
+    """The signed transaction's deadline has passed."""
+
+    code = 7004
+    name = "SignatureExpired"
 
 
 class InvariantViolation(Exception):

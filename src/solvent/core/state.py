@@ -364,6 +364,23 @@ class PortfolioParams:
 
 
 @dataclass(slots=True)
+class NonceWindow:
+    """The nonces a signer has used: the highest, and which of the 64 below it (see core.auth)."""
+
+    high: int = 0
+    mask: int = 0  # bit i set: nonce high - 1 - i was used
+
+
+@dataclass(frozen=True, slots=True)
+class AgentGrant:
+    """What an agent key may do for its owner: trade, never move money out (see core.auth)."""
+
+    subaccounts: tuple[int, ...] = ()  # empty: every subaccount
+    markets: tuple[str, ...] = ()  # empty: every market
+    expires: int = 0  # block time after which the grant lapses; 0: never
+
+
+@dataclass(slots=True)
 class State:
     """The whole protocol state."""
 
@@ -383,6 +400,8 @@ class State:
     next_order_id: int = 1
     deposited: dict[str, int] = field(default_factory=dict)  # asset -> atoms ever deposited
     withdrawn: dict[str, int] = field(default_factory=dict)  # asset -> atoms ever withdrawn
+    nonces: dict[str, NonceWindow] = field(default_factory=dict)  # signer -> nonces used
+    agents: dict[str, dict[str, AgentGrant]] = field(default_factory=dict)  # owner -> agent -> grant
 
 
 POOL_OWNER_PREFIX = "pool:"

@@ -507,6 +507,46 @@ class PoolWithdraw:
     pool: str
 
 
+# --- agent keys --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AuthoriseAgent:
+    """Let ``agent`` trade for the owner (orders, triggers, leverage), never withdraw or
+    transfer; optionally only on some subaccounts and markets, until ``expires`` (0: never).
+    Authorising an agent again replaces its grant."""
+
+    owner: str
+    agent: str
+    subaccounts: tuple[int, ...] = ()
+    markets: tuple[str, ...] = ()
+    expires: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeAgent:
+    """Withdraw an agent's grant at once."""
+
+    owner: str
+    agent: str
+
+
+# --- the signed envelope ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """A transaction as the node received it: ``signer`` is the address its signature
+    recovers to (the node checks the signature; the core checks what the signer may do),
+    ``nonce`` one of the signer's unused nonces, ``expires`` a block-time deadline (0: none).
+    Not a type of its own in ``TX_TYPES``: the node builds it (see core.auth)."""
+
+    signer: str
+    nonce: int
+    expires: int
+    payload: "Tx"
+
+
 Tx = (
     SetTime
     | ListAsset
@@ -543,6 +583,9 @@ Tx = (
     | VolReport
     | Settle
     | SetPortfolioMargin
+    | AuthoriseAgent
+    | RevokeAgent
+    | Signed
 )
 
 TX_TYPES: dict[str, type] = {
@@ -583,5 +626,7 @@ TX_TYPES: dict[str, type] = {
         VolReport,
         Settle,
         SetPortfolioMargin,
+        AuthoriseAgent,
+        RevokeAgent,
     )
 }
