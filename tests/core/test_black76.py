@@ -492,3 +492,175 @@ def test_greeks_without_time_value() -> None:
     assert g.price == 0
     assert abs(g.vega - f * ONE * exact_pdf(Decimal(0)) / 2) <= Decimal("0.5")
     assert greeks(f, f + 1, ONE // 4, 0, True).vega == 0
+
+
+# --- the scenario grid ------------------------------------------------------------------------
+
+
+def grid_by_price(forwards: list[int], strike: int, t: int, sigmas: list[int], is_call: bool) -> list[int]:
+    return [price(f, strike, t, v, is_call) for f in forwards for v in sigmas]
+
+
+def grid_paths(forwards: list[int], strike: int, t: int, sigmas: list[int]) -> set[str]:
+    """Return the branches of the time-value kernel that these prices take (for coverage)."""
+    paths = set()
+    z_max = 20 << 128
+    for f in forwards:
+        a, b = min(f, strike), max(f, strike)
+        for v in sigmas:
+            s = black76._total_vol(t, v)
+            if s == 0:
+                paths.add("no time value")
+                continue
+            d1 = black76._d1(a, b, s)
+            if d1 <= -z_max:
+                paths.add("d1 below -20")
+                continue
+            paths.add("d1 > 0" if d1 > 0 else "d1 <= 0")
+            if s - d1 >= z_max:
+                paths.add("d2 below -20")
+            if d1 >= z_max:
+                paths.add("d1 above 20")
+            t2, t1 = black76._tail(s - d1)[1], black76._tail(abs(d1))[1]
+            paths.add("tail 2 finer" if t2 >= t1 else "tail 1 finer")
+    return paths
+
+
+def random_grid(rng: random.Random) -> tuple[list[int], int, int, list[int], bool]:
+    """A strike, a time, 1-4 vols and 1-9 forwards, from the portfolio's shape to the extremes."""
+    kind = rng.random()
+    if kind < 0.5:  # a scenario grid: moves of up to +-50% around a forward, vol up and down
+        forward = int(10 ** rng.uniform(0, 15)) + 1
+        strike = min(MAX_AMOUNT, max(1, round(forward * math.exp(rng.uniform(-1.5, 1.5)))))
+        steps = rng.randint(1, 4)
+        reach = rng.uniform(0, 0.5)
+        forwards = [max(1, forward + round(forward * reach * k / steps)) for k in range(-steps, steps + 1)]
+        sigma = round(ONE * math.exp(rng.uniform(math.log(0.01), math.log(5))))
+        sigmas = [sigma * 13 // 10, sigma * 7 // 10]
+    else:  # anything in the domain, with duplicates, zeros and both ends
+        strike = rng.choice([1, 2, MAX_AMOUNT, rng.randint(1, MAX_AMOUNT), int(10 ** rng.uniform(0, 15)) + 1])
+        forwards = [
+            rng.choice([1, 2, strike, max(1, strike - 1), min(MAX_AMOUNT, strike + 1), MAX_AMOUNT])
+            if rng.random() < 0.3
+            else min(MAX_AMOUNT, max(1, round(strike * 10 ** rng.uniform(-6, 6))))
+            for _ in range(rng.randint(1, 9))
+        ]
+        sigmas = [
+            rng.choice([0, 1, ONE // 100, 8 * ONE // 10, 10 * ONE, 10**30])
+            if rng.random() < 0.3
+            else round(ONE * math.exp(rng.uniform(math.log(1e-4), math.log(10))))
+            for _ in range(rng.randint(1, 4))
+        ]
+    t = rng.choice([0, 1, SECOND, MINUTE, ONE // 365, ONE, 5 * ONE, 10**40]) if rng.random() < 0.2 else 0
+    if t == 0 and rng.random() < 0.9:
+        t = round(ONE * math.exp(rng.uniform(math.log(MINUTE / ONE), math.log(5))))
+    return forwards, strike, t, sigmas, rng.random() < 0.5
+
+
+def test_price_grid_is_price_bit_for_bit_on_random_grids() -> None:
+    rng = random.Random(7676)
+    paths: set[str] = set()
+    count = 0
+    for _ in range(2_500):
+        forwards, strike, t, sigmas, is_call = random_grid(rng)
+        expected = grid_by_price(forwards, strike, t, sigmas, is_call)
+        assert black76.price_grid(forwards, strike, t, sigmas, is_call) == expected, (
+            forwards,
+            strike,
+            t,
+            sigmas,
+            is_call,
+        )
+        paths |= grid_paths(forwards, strike, t, sigmas)
+        count += len(expected)
+    assert count > 20_000
+    # every branch of the kernel was compared
+    assert paths == {
+        "no time value",
+        "d1 below -20",
+        "d1 > 0",
+        "d1 <= 0",
+        "d2 below -20",
+        "d1 above 20",
+        "tail 2 finer",
+        "tail 1 finer",
+    }
+
+
+def test_price_grid_is_price_bit_for_bit_at_the_edges() -> None:
+    ends = [1, 2, 3, 10**5, 10**11, 10**15, MAX_AMOUNT - 1, MAX_AMOUNT]
+    times = [0, 1, SECOND, MINUTE, ONE // 365, ONE, 10 * ONE, 10**40]
+    sigmas = [0, 1, ONE // 100, ONE, 10 * ONE, 10**30, 10**40]
+    for strike in ends:
+        forwards = sorted(
+            {min(MAX_AMOUNT, max(1, round(strike * r))) for r in (1e-6, 0.5, 1, 2, 1e6)} | set(ends)
+        )
+        for t in times:
+            for is_call in (True, False):
+                expected = grid_by_price(forwards, strike, t, sigmas, is_call)
+                assert black76.price_grid(forwards, strike, t, sigmas, is_call) == expected
+    # the cases of test_extremes_return_cleanly, as grids
+    assert black76.price_grid([10**11], 10**17, SECOND, [ONE // 100], True) == [0]
+    assert black76.price_grid([10**11, 10**11], 10**12, 10 * ONE, [10**30, 0], True) == [10**11 * ONE, 0] * 2
+    assert black76.price_grid([], 100, ONE, [ONE], True) == []
+    assert black76.price_grid([100], 100, ONE, [], True) == []
+
+
+def test_price_grid_matches_the_portfolio_scenarios() -> None:
+    """The shape core/portfolio.py asks for: 7 forwards, vol up then down, one strike and time."""
+    forward = 100_000 * 10**6
+    moves = [-15 * ONE // 100, -ONE // 10, -5 * ONE // 100, 0, 5 * ONE // 100, ONE // 10, 15 * ONE // 100]
+    forwards = [max(1, forward + (forward * m) // ONE) for m in moves]
+    for strike in range(80_000 * 10**6, 120_001 * 10**6, 2_500 * 10**6):
+        for days in (1, 30, 60, 90):
+            t = days * 86_400 * ONE // SECONDS_PER_YEAR
+            sigma = 65 * ONE // 100
+            vols = [sigma * 13 // 10, sigma * 7 // 10]
+            for is_call in (True, False):
+                expected = grid_by_price(forwards, strike, t, vols, is_call)
+                assert black76.price_grid(forwards, strike, t, vols, is_call) == expected
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ([0, 100], 100, ONE, [ONE]),
+        ([100], 0, ONE, [ONE]),
+        ([100, -1], 100, ONE, [ONE]),
+        ([100], -5, ONE, [ONE]),
+        ([100, 200], 100, -1, [ONE]),
+        ([100], 100, ONE, [ONE, -1]),
+        ([100, MAX_AMOUNT + 1], 100, ONE, [ONE]),
+        ([100], MAX_AMOUNT + 1, ONE, [ONE]),
+        ([MAX_AMOUNT + 1], 100, ONE, [-1]),
+    ],
+)
+def test_price_grid_invalid_input_raises_as_price_does(args: tuple[list[int], int, int, list[int]]) -> None:
+    forwards, strike, t, sigmas = args
+    for is_call in (True, False):
+        messages = set()
+        for f in forwards:
+            for v in sigmas:
+                try:
+                    price(f, strike, t, v, is_call)
+                except ValueError as error:
+                    messages.add(str(error))
+        assert messages
+        with pytest.raises(ValueError, match=r"^Condition failed:") as raised:
+            black76.price_grid(forwards, strike, t, sigmas, is_call)
+        assert str(raised.value) in messages
+
+
+@given(
+    st.lists(prices, min_size=1, max_size=6),
+    prices,
+    times,
+    st.lists(vols, min_size=1, max_size=3),
+    st.booleans(),
+)
+@example([10**11, 9 * 10**10], 10**11, ONE // 12, [8 * ONE // 10, 0], True)
+def test_price_grid_is_price_bit_for_bit(
+    forwards: list[int], strike: int, t: int, sigmas: list[int], is_call: bool
+) -> None:
+    expected = grid_by_price(forwards, strike, t, sigmas, is_call)
+    assert black76.price_grid(forwards, strike, t, sigmas, is_call) == expected

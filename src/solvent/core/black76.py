@@ -85,7 +85,9 @@ V           time value: the out-of-the-money option's price
 wad         a price scaled by ONE (10**18)
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from math import isqrt
 from typing import Final
 
@@ -246,6 +248,11 @@ _LN2, _LN_TABLE = _build_ln()
 # and z < 2**-10 leaves a remainder below 2**-150.
 _ATANH: Final = tuple(((1 << _B) + k // 2) // k for k in range(13, 1, -2))
 _TAIL: Final = _build_tail()
+# The same cells as (T, c_N, (c_{N-1}, ..., c_0)): Horner's first step from 0 gives c_N
+# exactly, so the evaluations start there and skip one multiplication.
+_TAIL_SPLIT: Final = tuple((exponent, coefs[0], coefs[1:]) for exponent, coefs in _TAIL)
+_ATANH_TOP: Final = _ATANH[0]
+_ATANH_REST: Final = _ATANH[1:]
 
 
 # --- kernels -------------------------------------------------------------------------
@@ -259,10 +266,15 @@ def _ln(b: int, a: int) -> int:
     c = j << (_B - 8)
     z = ((m - c) << _B) // (m + c)  # (r - 1)/(r + 1) for r = m/c, below 2**-10
     z2 = (z * z) >> _B
-    acc = 0
-    for inv in _ATANH:
+    acc = _ATANH_TOP  # Horner over _ATANH; its first step from 0 is exact
+    for inv in _ATANH_REST:
         acc = ((acc * z2) >> _B) + inv
     return e * _LN2 + _LN_TABLE[j - _LN_FIRST] + 2 * (z + ((z * z2 * acc) >> _TWO_B))
+
+
+# ln(b/a) depends on the forward and the strike only: grids of one strike at several
+# expiries (or vols) meet the same shocked forwards, and share it. Pure, bounded.
+_ln_shared: Final = lru_cache(maxsize=4096)(_ln)
 
 
 def _tail(z: int) -> tuple[int, int]:
@@ -271,8 +283,7 @@ def _tail(z: int) -> tuple[int, int]:
         return 0, 0
     i = (z + _HALF_CELL) >> _CELL_SHIFT
     delta = z - (i << _CELL_SHIFT)
-    exponent, coefs = _TAIL[i]
-    acc = 0
+    exponent, acc, coefs = _TAIL_SPLIT[i]
     for c in coefs:
         acc = ((acc * delta) >> _B) + c
     return acc, exponent
@@ -418,6 +429,96 @@ def price(forward: int, strike: int, t: int, sigma: int, is_call: bool) -> int:
     if strike >= forward:
         return base + _time_value(forward, strike, s)
     return base + _time_value(strike, forward, s)
+
+
+def price_grid(
+    forwards: Sequence[int], strike: int, t: int, sigmas: Sequence[int], is_call: bool
+) -> list[int]:
+    """Return ``price(f, strike, t, v, is_call)`` for each ``f`` in ``forwards`` and ``v`` in ``sigmas``.
+
+    Forward-major: the result lists, for the first forward, its price at each
+    volatility in order, then the same for the next forward, and so on
+    (``len(forwards) * len(sigmas)`` prices). Every entry is bit for bit what
+    ``price`` returns for that pair (``tests/core/test_black76.py`` compares
+    them on random grids, every branch, and edge cases). The grid only shares
+    work that does not depend on the pair: the input checks once, the total
+    volatility ``s`` once per volatility, ``ln(b/a)`` once per forward (it
+    does not depend on the volatility; memoised, so grids of the same strike
+    at other expiries reuse it), and ``_time_value``'s kernel written out in
+    the loop, step for step, with both tails inline (no calls per price).
+    Raises ``ValueError`` exactly when ``price`` would for some pair, with
+    that pair's message.
+
+    Used by ``core.portfolio`` for an option's scenario prices: about 25%
+    less time per price than calling ``price`` for each.
+    """
+    if not forwards or not sigmas:
+        return []
+    low_sigma = min(sigmas)
+    _check(min(forwards), strike, t, low_sigma)
+    _check(max(forwards), strike, t, low_sigma)
+    vols = [_total_vol(t, sigma) for sigma in sigmas]
+    any_time_value = any(vols)
+    z_max = _Z_MAX_B
+    half_cell = _HALF_CELL
+    cell_shift = _CELL_SHIFT
+    table = _TAIL_SPLIT
+    prices: list[int] = []
+    for forward in forwards:
+        # intrinsic(forward, strike, is_call) * ONE
+        if is_call:
+            base = (forward - strike) * ONE if forward > strike else 0
+        else:
+            base = (strike - forward) * ONE if strike > forward else 0
+        if not any_time_value:
+            prices.extend([base] * len(vols))
+            continue
+        a, b = (forward, strike) if strike >= forward else (strike, forward)
+        cap = a * ONE
+        y = _ln_shared(b, a) << _B
+        for s in vols:
+            if s == 0:
+                prices.append(base)
+                continue
+            # From here to the end of the loop: _time_value(a, b, s), step for step.
+            d1 = (s >> 1) - y // s
+            if d1 <= -z_max:
+                prices.append(base)
+                continue
+            # q2, t2 = _tail(s - d1)
+            z = s - d1
+            if z >= z_max:
+                q2 = t2 = 0
+            else:
+                i = (z + half_cell) >> cell_shift
+                delta = z - (i << cell_shift)
+                t2, q2, coefs = table[i]
+                for c in coefs:
+                    q2 = ((q2 * delta) >> _B) + c
+            # p1, t1 = _cdf(d1): the tail at |d1|, and 1 - that for d1 > 0
+            z = d1 if d1 > 0 else -d1
+            if z >= z_max:
+                p1 = t1 = 0
+            else:
+                i = (z + half_cell) >> cell_shift
+                delta = z - (i << cell_shift)
+                t1, p1, coefs = table[i]
+                for c in coefs:
+                    p1 = ((p1 * delta) >> _B) + c
+            if d1 > 0:
+                p1 = (1 << t1) - p1
+            if t2 >= t1:
+                exponent = t2
+                num = a * (p1 << (t2 - t1)) - b * q2
+            else:
+                exponent = t1
+                num = a * p1 - b * (q2 << (t1 - t2))
+            if exponent == 0:
+                prices.append(base + cap)
+                continue
+            tv = (num * ONE + (1 << (exponent - 1))) >> exponent
+            prices.append(base + (0 if tv < 0 else cap if tv > cap else tv))
+    return prices
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,10 @@ same option prices each scenario once. A call and a put of one strike and
 expiry share one set of Black-76 prices: ``black76.price`` keeps put-call
 parity exactly (call - put == (F - K) * ONE, at every shocked F), so the put
 is derived from the call, bit for bit what pricing it would give. The memos
-hold no state and change no result.
+hold no state and change no result. The call's scenarios are priced in one
+``black76.price_grid`` call (7 forwards x 2 vols at one strike and time),
+which shares the square root per vol and ln(F/K) per forward and returns
+exactly ``black76.price`` for each scenario.
 """
 
 from functools import lru_cache
@@ -76,11 +79,8 @@ def _call_scenarios(
     """Return the call's wad price per unit in each scenario: for each move, vol up then down."""
     up = (sigma * (ONE + vol_up)) // ONE
     down = max(0, (sigma * (ONE - vol_down)) // ONE)
-    prices = []
-    for f in _shocked_forwards(forward, moves):
-        prices.append(black76.price(f, strike, t, up, True))
-        prices.append(black76.price(f, strike, t, down, True))
-    return tuple(prices)
+    # Forward-major, each entry exactly black76.price(f, strike, t, vol, True).
+    return tuple(black76.price_grid(_shocked_forwards(forward, moves), strike, t, (up, down), True))
 
 
 @lru_cache(maxsize=65_536)
@@ -102,7 +102,7 @@ def _option_scenarios(
     """
     calls = _call_scenarios(forward, strike, t, sigma, moves, vol_up, vol_down)
     if is_call:
-        return tuple((c * contract_size) // SIZE_ONE for c in calls)
+        return tuple([(c * contract_size) // SIZE_ONE for c in calls])
     prices = []
     for i, f in enumerate(_shocked_forwards(forward, moves)):
         parity = (f - strike) * ONE
