@@ -39,9 +39,14 @@ def _canonical(value: object) -> object:
     raise TypeError(f"Invariant: cannot encode {type(value).__name__}")
 
 
+def encode_record(value: object) -> bytes:
+    """Return the canonical encoding of any part of the state (a record, a dict, a list)."""
+    return json.dumps(_canonical(value), separators=(",", ":")).encode()
+
+
 def encode_state(state: State) -> bytes:
     """Return the canonical encoding of the state."""
-    return json.dumps(_canonical(state), separators=(",", ":")).encode()
+    return encode_record(state)
 
 
 def state_hash(state: State) -> str:
