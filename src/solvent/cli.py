@@ -3,6 +3,7 @@ The ``solvent`` command line.
 
     solvent replay FILE [--json]   replay a scenario, print events and a summary
     solvent demo [DIR]             replay every scenario in examples/ (the default job)
+    solvent node | verify | account | order | oracle   the node (see ``cli_node``)
 
 ``replay`` exits 1 naming the line when an expectation fails or a
 transaction fails that the file did not expect to fail.
@@ -16,6 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from solvent import cli_node
 from solvent.scenario import (
     Replay,
     Step,
@@ -139,7 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     replay.add_argument("--json", action="store_true", help="print one JSON document")
     demo = sub.add_parser("demo", help="replay every scenario in examples/")
     demo.add_argument("directory", nargs="?")
+    cli_node.register(sub)
     args = parser.parse_args(argv)
+    handled = cli_node.dispatch(args)
+    if handled is not None:
+        return handled
     if args.command == "replay":
         return cmd_replay(args.file, args.json)
     return cmd_demo(args.directory)

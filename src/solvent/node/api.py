@@ -1,0 +1,263 @@
+"""
+The node's HTTP and WebSocket API (FastAPI); OpenAPI at ``/docs`` and ``/openapi.json``.
+
+Introduction
+------------
+Writes are signed submissions (``node.chain``): ``POST /tx`` takes one and,
+by default, answers once the block holding it is durable (``?wait=false``:
+as soon as it is queued); ``POST /txs`` takes a list (one round trip for a
+market maker's quotes). ``POST /preview`` runs an unsigned transaction on a
+shadow of the state and returns its events and the account's margin after
+it; nothing changes.
+
+Reads (``GET``) answer from the current state under the node's lock:
+markets, a market's book depth, an account with its positions, orders,
+margin and ADL rank, a signer's nonce window and agent grants, insurance
+funds, breakers, blocks, the state root and a Merkle proof of any account.
+
+Every refusal is JSON ``{"code", "error", "message"}`` with the core's
+stable code: HTTP 400 for a refused transaction, 404 for an unknown
+resource.
+
+``/ws`` serves the streams of ``node.streams``: send ``{"op": "subscribe",
+"stream": "book:BTC-PERP"}`` (optionally ``"from": seq`` to resume) and
+``{"op": "unsubscribe", ...}``; every message carries its stream's ``seq``.
+"""
+
+import asyncio
+from typing import Any
+
+from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse
+
+from solvent.core.codec import decode_tx
+from solvent.core.engine import preview
+from solvent.core.errors import ProtocolError
+from solvent.core.units import SIZE_ONE
+from solvent.node.chain import Receipt, decode_submission
+from solvent.node.merkle import DEPTH
+from solvent.node.node import Node
+from solvent.node.state_root import ACCOUNT, leaf_encoding
+from solvent.node.streams import StreamHub, asyncio_deliverer
+from solvent.node.views import (
+    account_view,
+    book_levels,
+    breakers_view,
+    funds_view,
+    market_view,
+    risk_view,
+    signer_view,
+)
+
+MAX_BATCH = 1_000
+
+
+class NotFound(Exception):
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+def create_app(node: Node, hub: StreamHub | None = None) -> FastAPI:
+    """Build the API of a running node."""
+    hub = hub or StreamHub(node)
+    app = FastAPI(
+        title="Solvent node",
+        version="1",
+        description="Signed transactions in, blocks, state and proofs out. Amounts are integers in atoms.",
+    )
+
+    @app.exception_handler(ProtocolError)
+    async def refused(_: Request, error: ProtocolError) -> JSONResponse:
+        return JSONResponse(error.to_json(), status_code=400)
+
+    @app.exception_handler(NotFound)
+    async def not_found(_: Request, error: NotFound) -> JSONResponse:
+        body = {"code": 404, "error": "NotFound", "message": f"{error.what} does not exist"}
+        return JSONResponse(body, status_code=404)
+
+    async def settle(future: Any, wait: bool) -> dict[str, Any]:
+        if not wait:
+            return {"status": "queued"}
+        receipt: Receipt = await asyncio.wrap_future(future)
+        return receipt.to_json()
+
+    # --- writes -----------------------------------------------------------------------
+
+    @app.post("/tx", summary="Submit one signed transaction")
+    async def submit(body: dict[str, Any], wait: bool = True) -> dict[str, Any]:
+        future = node.submit(decode_submission(body))
+        return await settle(future, wait)
+
+    @app.post("/txs", summary="Submit a list of signed transactions (each checked on its own)")
+    async def submit_many(body: list[dict[str, Any]], wait: bool = True) -> list[dict[str, Any]]:
+        if len(body) > MAX_BATCH:
+            raise ProtocolError(f"at most {MAX_BATCH} transactions per request")
+        futures: list[Any] = []
+        for obj in body:
+            try:
+                futures.append(node.submit(decode_submission(obj)))
+            except ProtocolError as error:
+                futures.append(error)
+        out = []
+        for item in futures:
+            if isinstance(item, ProtocolError):
+                out.append({"status": "refused", "height": None, "index": None, "error": item.to_json()})
+            else:
+                out.append(await settle(item, wait))
+        return out
+
+    @app.post("/preview", summary="What a transaction would do (unsigned; nothing changes)")
+    def what_if(body: dict[str, Any]) -> dict[str, Any]:
+        tx = decode_tx(body)
+        with node.lock:
+            result = preview(node.state, tx)
+        return {
+            "events": [{"kind": e.kind, **e.data} for e in result.events],
+            "account": None if result.account is None else f"{result.account[0]}/{result.account[1]}",
+            "risk": None if result.risk is None else risk_view(result.risk),
+            "market_risk": None if result.market_risk is None else risk_view(result.market_risk),
+            "liquidation_price": result.liquidation_price,
+        }
+
+    # --- reads ------------------------------------------------------------------------
+
+    @app.get("/meta", summary="The venue: domain, genesis, height, root, units")
+    def meta() -> dict[str, Any]:
+        with node.lock:
+            return {
+                "chain_id": node.domain.chain_id,
+                "venue": node.domain.verifying_contract,
+                "genesis": node.genesis.to_json(),
+                "height": node.height,
+                "time": node.state.time,
+                "root": "0x" + node.tree.root().hex(),
+                "quote": node.state.quote,
+                "units": {
+                    "size": SIZE_ONE,
+                    "ratio": 10**18,
+                    **{s: a.atoms_per_unit for s, a in sorted(node.state.assets.items())},
+                },
+            }
+
+    @app.get("/markets", summary="Every market")
+    def markets() -> list[dict[str, Any]]:
+        with node.lock:
+            return [market_view(node.state, m) for _, m in sorted(node.state.markets.items())]
+
+    @app.get("/markets/{market_id}", summary="One market")
+    def market(market_id: str) -> dict[str, Any]:
+        with node.lock:
+            m = node.state.markets.get(market_id)
+            if m is None:
+                raise NotFound(f"market {market_id}")
+            return market_view(node.state, m)
+
+    @app.get("/markets/{market_id}/book", summary="Aggregated depth: [[price, size, orders], ...]")
+    def book(market_id: str, depth: int = Query(20, ge=1, le=500)) -> dict[str, Any]:
+        with node.lock:
+            m = node.state.markets.get(market_id)
+            if m is None:
+                raise NotFound(f"market {market_id}")
+            return {"market": market_id, "height": node.height, **book_levels(m, depth)}
+
+    @app.get("/accounts/{owner}/{subaccount}", summary="Balances, positions, orders, margin, ADL rank")
+    def account(owner: str, subaccount: int) -> dict[str, Any]:
+        with node.lock:
+            view = account_view(node.state, (owner.lower(), subaccount))
+        if view is None:
+            raise NotFound(f"account {owner}/{subaccount}")
+        return view
+
+    @app.get("/signers/{address}", summary="Nonce window and agent grants of a key")
+    def signer(address: str) -> dict[str, Any]:
+        with node.lock:
+            return signer_view(node.state, address.lower())
+
+    @app.get("/insurance", summary="Insurance fund of every risk domain")
+    def insurance() -> dict[str, int]:
+        with node.lock:
+            return funds_view(node.state)
+
+    @app.get("/breakers", summary="Circuit breakers in force, per market")
+    def breakers() -> dict[str, dict[str, str]]:
+        with node.lock:
+            return breakers_view(node.state)
+
+    @app.get("/blocks/latest", summary="The last block")
+    def latest_block() -> dict[str, Any]:
+        return block(node.height)
+
+    @app.get("/blocks/{height}", summary="One block: its transactions and state root")
+    def block(height: int) -> dict[str, Any]:
+        record = node.log.block(height)
+        if record is None:
+            raise NotFound(f"block {height}")
+        return {**record.json(), "root": "0x" + record.root.hex(), "digest": "0x" + record.digest.hex()}
+
+    @app.get(
+        "/proofs/accounts/{owner}/{subaccount}", summary="Merkle proof of an account at the current root"
+    )
+    def proof(owner: str, subaccount: int) -> dict[str, Any]:
+        key = (ACCOUNT, owner.lower(), subaccount)
+        with node.lock:
+            if key not in node.tree.index:
+                raise NotFound(f"account {owner}/{subaccount}")
+            index, siblings = node.tree.proof(key)
+            encoding = leaf_encoding(node.state, key)
+            return {
+                "height": node.height,
+                "root": "0x" + node.tree.root().hex(),
+                "index": index,
+                "depth": DEPTH,
+                "leaf": "0x" + encoding.hex(),
+                "siblings": ["0x" + s.hex() for s in siblings],
+            }
+
+    @app.get("/health", summary="Liveness: height and pending submissions")
+    def health() -> dict[str, Any]:
+        return {"height": node.height, "pending": node.pending()}
+
+    # --- streams ----------------------------------------------------------------------
+
+    @app.websocket("/ws")
+    async def ws(socket: WebSocket) -> None:
+        await socket.accept()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        deliver = asyncio_deliverer(loop, queue)
+        subscribed: set[str] = set()
+
+        async def pump() -> None:
+            while True:
+                await socket.send_json(await queue.get())
+
+        sender = asyncio.create_task(pump())
+        try:
+            while True:
+                request = await socket.receive_json()
+                op = request.get("op") if isinstance(request, dict) else None
+                name = request.get("stream") if isinstance(request, dict) else None
+                if op == "subscribe" and isinstance(name, str):
+                    start = request.get("from")
+                    try:
+                        hub.subscribe(name, deliver, start if isinstance(start, int) else None)
+                    except ValueError as error:
+                        await queue.put({"error": "BadStream", "message": str(error)})
+                        continue
+                    subscribed.add(name)
+                elif op == "unsubscribe" and isinstance(name, str):
+                    hub.unsubscribe(name, deliver)
+                    subscribed.discard(name)
+                else:
+                    await queue.put(
+                        {"error": "BadRequest", "message": 'send {"op": "subscribe", "stream": ...}'}
+                    )
+        except WebSocketDisconnect:
+            pass
+        finally:
+            sender.cancel()
+            for name in subscribed:
+                hub.unsubscribe(name, deliver)
+
+    return app
