@@ -90,7 +90,9 @@ from solvent.core.tx import (
     PoolRequestWithdrawal,
     PoolWithdraw,
     PriceReport,
+    ReplaceOrder,
     RevokeAgent,
+    ScheduleCancel,
     SetAssetWeights,
     SetDomain,
     SetLeverage,
@@ -382,6 +384,8 @@ ALL_TX_SAMPLES: list[Tx] = [
     SetPortfolioMargin(addr("maker"), 0, True),
     AuthoriseAgent(addr("maker"), addr("maker-bot"), (0, 3), ("BTC-PERP",), T0 + 60),
     RevokeAgent(addr("maker"), addr("maker-bot")),
+    ScheduleCancel(addr("maker"), 0, T0 + 30),
+    ReplaceOrder(addr("maker"), 0, "BTC-PERP", 7, usd("99000"), 10**6),
 ]
 
 

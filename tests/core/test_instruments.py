@@ -27,13 +27,16 @@ from solvent.core.errors import (
 from solvent.core.fixed import ONE
 from solvent.core.instruments import account_greeks, option_mark
 from solvent.core.margin import cross_risk
-from solvent.core.state import InstrumentKind, State, TimeInForce
+from solvent.core.state import InstrumentKind, State, TimeInForce, TriggerKind
 from solvent.core.tx import (
     CancelOrder,
     Deposit,
     ListMarket,
     ListVolOracle,
+    MoveIsolatedMargin,
     PlaceOrder,
+    PlaceTrigger,
+    SetMarginMode,
     SetTime,
     Settle,
     VolReport,
@@ -145,6 +148,28 @@ def test_trading_stops_at_expiry_but_cancels_are_accepted():
     )
     assert "Settle" in error.message
     assert kinds(apply(state, CancelOrder(addr("short"), 0, FUT, 1, None))) == ["OrderCancelled"]
+
+
+def test_isolated_margin_without_a_position_comes_back_at_settlement():
+    """Found by the derivatives state machine: margin parked in an isolated bucket with no
+    position stayed in a settled market; and margin mode could be set after expiry."""
+    state = derivatives_state()
+    owner = addr("long")
+    apply(state, SetMarginMode(owner, 0, PUT, True))
+    apply(state, MoveIsolatedMargin(owner, 0, PUT, usd("500")))
+    before = balance(state, "long")
+    t = WINDOW_START
+    while t <= EXPIRY:
+        report(state, "BTC", usd("100000"), t)
+        t += 60
+    refused(state, SetMarginMode(owner, 0, CALL, True), MarketExpired)
+    refused(state, MoveIsolatedMargin(owner, 0, PUT, usd("1")), MarketExpired)
+    events = apply(state, Settle(addr("keeper"), PUT))
+    assert of_kind(events, "IsolatedMarginMoved") == [
+        {"account": f"{owner}/0", "market": PUT, "amount": -usd("500")}
+    ]
+    assert PUT not in state.accounts[(owner, 0)].positions
+    assert balance(state, "long") == before + usd("500")
 
 
 def test_settle_refusals_leave_the_state_untouched():
@@ -295,6 +320,18 @@ def test_a_new_series_is_listed_by_governance_and_bad_listings_are_refused():
 
 
 # --- option marks, bands, greeks -------------------------------------------------------
+
+
+def test_an_option_trigger_fires_on_time_decay_alone():
+    """Found by the derivatives state machine: SetTime moved option marks but fired nothing."""
+    state = derivatives_state()
+    call = state.markets[CALL]
+    stop = (call.mark_price * 99 // 100) // call.tick * call.tick
+    apply(state, PlaceTrigger(addr("long"), 0, CALL, TriggerKind.STOP_MARKET, stop, False, SIZE_ONE))
+    events = apply(state, SetTime(T0 + 5 * 86_400))  # five days of decay, no report
+    assert call.mark_price < stop
+    assert of_kind(events, "TriggerFired") or of_kind(events, "TriggerFailed")
+    assert not call.triggers
 
 
 def test_option_marks_follow_index_smile_and_time():

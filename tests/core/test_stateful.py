@@ -112,7 +112,9 @@ from solvent.core.tx import (
     PoolRequestWithdrawal,
     PoolWithdraw,
     PriceReport,
+    ReplaceOrder,
     RevokeAgent,
+    ScheduleCancel,
     SetDomain,
     SetLeverage,
     SetMarginMode,
@@ -1842,6 +1844,23 @@ class EngineMachine(CheckedMachine):
         deadline = {0: 0, -1: self.state.time - 1, 30: self.state.time + 30}[expires]
         self.submit_signed(who, n, payload, deadline)
 
+    @rule(key=known_accounts(), ahead=st.sampled_from([0, 1, 5, 60, -1, 86_401]))
+    def schedule_cancel(self, key: AccountKey, ahead: int) -> None:
+        """Arm (or disarm, 0) a dead-man's switch; bad times are refused. The clock fires it."""
+        at = 0 if ahead == 0 else self.state.time + ahead
+        outcome = self.submit(ScheduleCancel(key[0], key[1], at))
+        if not isinstance(outcome, str):
+            assert self.state.scheduled_cancels.get(key, 0) == at
+        assert all(t > self.state.time for t in self.state.scheduled_cancels.values())
+
+    @rule(data=st.data(), key=known_accounts(), market_id=st.sampled_from(MARKETS))
+    def replace_order(self, data: st.DataObject, key: AccountKey, market_id: str) -> None:
+        """Cancel-and-replace by client id: a new price near the mark and a new size."""
+        client_id = data.draw(st.integers(0, 3), label="client_id")
+        price = self.near(market_id, data.draw(st.integers(-300, 300), label="bp"))
+        size = self.lot(market_id) * data.draw(st.integers(1, 40), label="lots")
+        self.submit(ReplaceOrder(key[0], key[1], market_id, client_id, price, size))
+
     def next_nonce(self, signer: str) -> int:
         window = self.state.nonces.get(signer)
         return (window.high if window is not None else 0) + 1
@@ -2012,7 +2031,7 @@ class DerivativesMachine(CheckedMachine):
         sizes = {
             key: pos.size
             for key, account in sorted(self.state.accounts.items())
-            if (pos := account.positions.get(tx.market)) is not None
+            if (pos := account.positions.get(tx.market)) is not None and pos.size
         }
         return ready, sizes, self.state.fee_balance
 
@@ -2865,7 +2884,7 @@ def test_machine_sends_every_user_transaction_type() -> None:
         if any(isinstance(value, type) and value is cls for value in globals().values())
     }
     assert set(TX_TYPES) - GOVERNANCE == sent - GOVERNANCE
-    assert len(set(TX_TYPES) - GOVERNANCE) == 26
+    assert len(set(TX_TYPES) - GOVERNANCE) == 28
 
 
 def test_preview_of_a_liquidation_that_deleverages_matches_apply() -> None:

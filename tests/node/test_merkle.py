@@ -6,6 +6,7 @@ tampered leaf, sibling, index or root does not; the state root kept block
 by block equals one built from scratch after random flows of transactions.
 """
 
+import dataclasses
 import random
 
 import pytest
@@ -17,12 +18,21 @@ from tests.core.fixtures import T0, addr, ready_state, report
 from solvent.core.engine import apply
 from solvent.core.errors import ProtocolError
 from solvent.core.events import Event
+from solvent.core.state import State
 from solvent.core.tx import AuthoriseAgent, CancelAll, PlaceOrder, SetTime, Signed, Transfer, Withdraw
 from solvent.core.units import SIZE_ONE
 from solvent.defaults import usd
 from solvent.node.keccak import keccak256
 from solvent.node.merkle import DEPTH, EMPTY_ROOT, ZERO, MerkleTree, verify_proof
-from solvent.node.state_root import ACCOUNT, SIGNER, StateTree, all_leaf_keys, leaf_encoding
+from solvent.node.state_root import (
+    _GLOBAL_FIELDS,
+    ACCOUNT,
+    LEAF_FIELDS,
+    SIGNER,
+    StateTree,
+    all_leaf_keys,
+    leaf_encoding,
+)
 
 
 def naive_root(leaves: dict[int, bytes]) -> bytes:
@@ -103,6 +113,12 @@ def test_leaf_encoding_is_the_abi_encoding() -> None:
     assert len(account) == 128
     signer = leaf_encoding(state, (SIGNER, owner, 0))
     assert signer[:128] == abi_encode(["uint8", "address", "uint64", "uint64"], [SIGNER, owner, 5, 0])
+
+
+def test_every_field_of_the_state_is_in_some_leaf() -> None:
+    """A field added to State must be added to a leaf, or the root would not commit to it."""
+    covered = set(_GLOBAL_FIELDS) | set(LEAF_FIELDS)
+    assert covered == {f.name for f in dataclasses.fields(State)}
 
 
 def random_flow(seed: int, blocks: int) -> None:

@@ -60,7 +60,9 @@ from solvent.core.tx import (
     ModifyOrder,
     PlaceOrder,
     PlaceTrigger,
+    ReplaceOrder,
     RevokeAgent,
+    ScheduleCancel,
     SetLeverage,
     SetMarginMode,
     SetTime,
@@ -82,6 +84,8 @@ AGENT_TXS: tuple[type, ...] = (
     CancelTrigger,
     SetLeverage,
     SetMarginMode,
+    ScheduleCancel,
+    ReplaceOrder,
 )
 
 _ACTOR_FIELDS = ("keeper", "owner", "sender", "reporter")

@@ -64,7 +64,9 @@ from solvent.core.tx import (
     PoolRequestWithdrawal,
     PoolWithdraw,
     PriceReport,
+    ReplaceOrder,
     RevokeAgent,
+    ScheduleCancel,
     SetAssetWeights,
     SetDomain,
     SetLeverage,
@@ -102,7 +104,12 @@ def process_set_time(state: State, tx: SetTime) -> list[Event]:
     state.time = tx.time
     events: list[Event] = []
     sync_stale_breakers(state, events)
-    refresh_option_marks(state)  # time decay
+    refresh_option_marks(state)  # time decay moves option marks: their triggers may fire
+    for market_id in sorted(state.markets):
+        market = state.markets[market_id]
+        if is_option(market) and market.triggers:
+            orders.fire_triggers(state, market, events)
+    orders.fire_scheduled_cancels(state, events)
     return events
 
 
@@ -201,6 +208,8 @@ _HANDLERS: dict[type, Callable[[State, Any], list[Event]]] = {
     SetPortfolioMargin: ledger.process_set_portfolio_margin,
     AuthoriseAgent: auth.process_authorise_agent,
     RevokeAgent: auth.process_revoke_agent,
+    ScheduleCancel: orders.process_schedule_cancel,
+    ReplaceOrder: orders.process_replace_order,
     Signed: process_signed,  # the node's envelope, not a type of TX_TYPES
 }
 

@@ -27,6 +27,7 @@ from solvent.core.errors import (
     InvalidAmount,
     LeverageTooHigh,
     Malformed,
+    MarketExpired,
     OracleStale,
     PositionOpen,
     SameAccount,
@@ -35,6 +36,7 @@ from solvent.core.errors import (
 )
 from solvent.core.events import Event, event
 from solvent.core.funding import settle_position
+from solvent.core.instruments import has_expired
 from solvent.core.margin import cross_risk, isolated_risk
 from solvent.core.oracle import is_stale
 from solvent.core.orders import get_account, get_market
@@ -235,6 +237,8 @@ def process_set_margin_mode(state: State, tx: SetMarginMode) -> list[Event]:
     key = (tx.owner, tx.subaccount)
     account = get_account(state, key)
     market = get_market(state, tx.market)
+    if has_expired(state, market):
+        raise MarketExpired(f"{tx.market} has expired: its positions wait for Settle; nothing to set")
     if tx.market in account.positions:
         raise PositionOpen(
             f"close the {tx.market} position (and withdraw its isolated margin) before switching mode"
@@ -287,6 +291,8 @@ def process_move_isolated_margin(state: State, tx: MoveIsolatedMargin) -> list[E
         raise AmountTooLarge(f"amount exceeds {MAX_AMOUNT} atoms")
     pos = account.positions.get(tx.market)
     if tx.amount > 0:
+        if has_expired(state, market):
+            raise MarketExpired(f"{tx.market} has expired: no margin goes in; Settle closes it")
         balance = account.balances.get(state.quote, 0)
         if balance < tx.amount:
             raise InsufficientBalance(f"the cross balance holds {max(balance, 0)} quote atoms")

@@ -79,6 +79,8 @@ from solvent.core.tx import (
     ModifyOrder,
     PlaceOrder,
     PlaceTrigger,
+    ReplaceOrder,
+    ScheduleCancel,
 )
 from solvent.core.units import MAX_AMOUNT, SIZE_ONE, AccountKey, format_account
 from solvent.core.vol_oracle import is_vol_stale
@@ -404,15 +406,59 @@ def process_cancel_all(state: State, tx: CancelAll) -> list[Event]:
         markets = [state.markets[m] for m in sorted(state.markets)]
     events: list[Event] = []
     for market in markets:
-        book = market.book
-        for order_id in sorted(book.by_account.get(key, ())):
-            order = book.orders[order_id]
-            remove_order(book, order)
-            events.append(_cancelled(order, "user"))
-        for trigger_id in sorted(t.id for t in market.triggers.values() if t.account == key):
-            _remove_trigger(market, market.triggers[trigger_id])
-            events.append(event("TriggerCancelled", market=market.id, trigger_id=trigger_id, reason="user"))
+        _cancel_everything(market, key, "user", events)
     return events
+
+
+MAX_DEAD_MAN_S = 86_400  # a dead-man's switch is armed for at most a day ahead
+
+
+def process_schedule_cancel(state: State, tx: ScheduleCancel) -> list[Event]:
+    """Arm, re-arm (a later time) or disarm (``at = 0``) the subaccount's dead-man's switch."""
+    # VALIDATE
+    key = (tx.owner, tx.subaccount)
+    get_account(state, key)
+    if tx.at != 0 and not state.time < tx.at <= state.time + MAX_DEAD_MAN_S:
+        raise InvalidAmount(
+            f"at must be after the block time {state.time} and at most {MAX_DEAD_MAN_S} s later, "
+            f"or 0 to disarm; was {tx.at}"
+        )
+    # APPLY
+    if tx.at == 0:
+        state.scheduled_cancels.pop(key, None)
+    else:
+        state.scheduled_cancels[key] = tx.at
+    return [event("CancelScheduled", account=format_account(key), at=tx.at)]
+
+
+def fire_scheduled_cancels(state: State, events: list[Event]) -> None:
+    """Cancel the orders and triggers of every subaccount whose switch time has come."""
+    due = sorted(key for key, at in state.scheduled_cancels.items() if at <= state.time)
+    for key in due:
+        del state.scheduled_cancels[key]
+        events.append(event("DeadManFired", account=format_account(key), at=state.time))
+        for market_id in sorted(state.markets):
+            _cancel_everything(state.markets[market_id], key, "dead-man", events)
+
+
+def _cancel_everything(market: Market, key: AccountKey, reason: str, events: list[Event]) -> None:
+    book = market.book
+    for order_id in sorted(book.by_account.get(key, ())):
+        order = book.orders[order_id]
+        remove_order(book, order)
+        events.append(_cancelled(order, reason))
+    for trigger_id in sorted(t.id for t in market.triggers.values() if t.account == key):
+        _remove_trigger(market, market.triggers[trigger_id])
+        events.append(event("TriggerCancelled", market=market.id, trigger_id=trigger_id, reason=reason))
+
+
+def process_replace_order(state: State, tx: ReplaceOrder) -> list[Event]:
+    """``ModifyOrder`` of the open order with this client id (atomic: all or nothing)."""
+    market = get_market(state, tx.market)
+    order = _find_order(market, (tx.owner, tx.subaccount), None, tx.client_id)
+    return process_modify_order(
+        state, ModifyOrder(tx.owner, tx.subaccount, tx.market, order.id, tx.price, tx.size)
+    )
 
 
 def process_modify_order(state: State, tx: ModifyOrder) -> list[Event]:

@@ -82,6 +82,15 @@ def process_settle(state: State, tx: Settle) -> list[Event]:
     for key in holders(state, market_id):
         account = state.accounts[key]
         pos = account.positions[market_id]
+        if pos.size == 0:
+            # Margin parked in an isolated bucket without a position goes back to the cross balance.
+            released = pos.isolated_margin
+            account.balances[state.quote] = account.balances.get(state.quote, 0) + released
+            del account.positions[market_id]
+            events.append(
+                event("IsolatedMarginMoved", account=format_account(key), market=market_id, amount=-released)
+            )
+            continue
         flow = payoff_flow(market, expiry, pos.size, price)
         isolated_margin = pos.isolated_margin if pos.isolated else None
         size = pos.size

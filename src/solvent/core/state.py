@@ -402,6 +402,7 @@ class State:
     withdrawn: dict[str, int] = field(default_factory=dict)  # asset -> atoms ever withdrawn
     nonces: dict[str, NonceWindow] = field(default_factory=dict)  # signer -> nonces used
     agents: dict[str, dict[str, AgentGrant]] = field(default_factory=dict)  # owner -> agent -> grant
+    scheduled_cancels: dict[AccountKey, int] = field(default_factory=dict)  # dead-man's switches
 
 
 POOL_OWNER_PREFIX = "pool:"

@@ -507,6 +507,32 @@ class PoolWithdraw:
     pool: str
 
 
+# --- node conveniences: a dead-man's switch, cancel-and-replace by client id ----------------
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleCancel:
+    """A dead-man's switch: cancel every order and trigger of the subaccount at block time
+    ``at`` unless this is sent again with a later time (or ``at = 0``, which disarms it)."""
+
+    owner: str
+    subaccount: int
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceOrder:
+    """Cancel-and-replace, atomically, the open order with this client id: a new price and
+    size under the same client id (``ModifyOrder`` addressed by client id)."""
+
+    owner: str
+    subaccount: int
+    market: str
+    client_id: int
+    price: int
+    size: int
+
+
 # --- agent keys --------------------------------------------------------------
 
 
@@ -585,6 +611,8 @@ Tx = (
     | SetPortfolioMargin
     | AuthoriseAgent
     | RevokeAgent
+    | ScheduleCancel
+    | ReplaceOrder
     | Signed
 )
 
@@ -628,5 +656,7 @@ TX_TYPES: dict[str, type] = {
         SetPortfolioMargin,
         AuthoriseAgent,
         RevokeAgent,
+        ScheduleCancel,
+        ReplaceOrder,
     )
 }

@@ -58,7 +58,10 @@ _GLOBAL_FIELDS = (
     "deposited",
     "withdrawn",
     "fee_balance",
+    "scheduled_cancels",
 )
+# The fields with leaves of their own; with _GLOBAL_FIELDS, every field of State.
+LEAF_FIELDS = ("accounts", "nonces", "agents", "markets", "pools", "insurance")
 
 
 def word(value: int) -> bytes:
