@@ -32,6 +32,8 @@ index      the aggregated oracle price (quote atoms per base unit)
 mark       index * (1 + clamp(premium EMA, ±mark_band)), see ``funding``
 """
 
+from typing import TypeVar
+
 from solvent.core.errors import (
     AmountTooLarge,
     InvalidAmount,
@@ -42,7 +44,7 @@ from solvent.core.errors import (
 )
 from solvent.core.events import Event, event
 from solvent.core.fixed import ONE, isqrt_down, ln_ratio
-from solvent.core.state import OracleFeed, State
+from solvent.core.state import OracleFeed, Reporter, State, VolReporter
 from solvent.core.tx import PriceReport
 from solvent.core.units import MAX_AMOUNT, SECONDS_PER_HOUR
 
@@ -113,14 +115,18 @@ def record_report(state: State, feed: OracleFeed, tx: PriceReport, events: list[
     return aggregate(state, feed, events, tx.reporter)
 
 
+_R = TypeVar("_R", Reporter, VolReporter)
+
+
+def fresh_reports(now: int, reporters: dict[str, _R], staleness_s: int) -> list[tuple[str, _R]]:
+    """Return the reports no older than ``staleness_s``, by reporter address."""
+    return [(a, r) for a, r in sorted(reporters.items()) if r.timestamp and now - r.timestamp <= staleness_s]
+
+
 def aggregate(state: State, feed: OracleFeed, events: list[Event], arriving: str | None = None) -> bool:
     """Recompute the index from fresh reports; return whether an index was taken."""
     now = state.time
-    fresh = [
-        (addr, r)
-        for addr, r in sorted(feed.reporters.items())
-        if r.timestamp and now - r.timestamp <= feed.staleness_s
-    ]
+    fresh = fresh_reports(now, feed.reporters, feed.staleness_s)
     if len(fresh) < feed.quorum:
         events.append(event("QuorumNotMet", asset=feed.asset, fresh=len(fresh), quorum=feed.quorum))
         return False

@@ -38,7 +38,7 @@ from solvent.core.errors import (
 )
 from solvent.core.events import Event, event
 from solvent.core.fixed import ONE, clamp, ln_ratio
-from solvent.core.oracle import check_report_time, compute_median
+from solvent.core.oracle import check_report_time, compute_median, fresh_reports
 from solvent.core.state import State, VolFeed
 from solvent.core.tx import VolReport
 
@@ -89,11 +89,7 @@ def record_vol_report(state: State, feed: VolFeed, tx: VolReport, events: list[E
 def aggregate_vol(state: State, feed: VolFeed, events: list[Event], arriving: str | None = None) -> bool:
     """Recompute the smile from fresh reports; return whether a smile was taken."""
     now = state.time
-    fresh = [
-        (addr, r)
-        for addr, r in sorted(feed.reporters.items())
-        if r.timestamp and now - r.timestamp <= feed.staleness_s
-    ]
+    fresh = fresh_reports(now, feed.reporters, feed.staleness_s)
     if len(fresh) < feed.quorum:
         events.append(event("QuorumNotMet", asset=feed.id, fresh=len(fresh), quorum=feed.quorum))
         return False
