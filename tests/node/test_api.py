@@ -8,6 +8,7 @@ sequence numbers, and a reconnect with ``from`` resumes without a gap.
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -144,3 +145,25 @@ def test_a_retry_with_an_idempotency_key_is_answered_once(server: NodeServer) ->
     first = httpx.post(f"{server.url}/tx", json=body).json()
     again = httpx.post(f"{server.url}/tx", json=body).json()
     assert first["status"] == "applied" and again["height"] == first["height"]
+
+
+def test_history_of_fills_funding_pnl_and_trades(server: NodeServer) -> None:
+    alice, bob = Client(server.url, ALICE), Client(server.url, BOB)
+    alice.submit(order(A, True, "99800"))
+    bob.submit(order(B, False, "99800"))
+    time.sleep(0.1)  # the history records a block right after it is durable
+    fills = alice.get(f"/accounts/{A}/0/fills", limit=5)
+    assert (
+        fills
+        and fills[0]["market"] == "BTC-PERP"
+        and A in (fills[0]["taker"].split("/")[0], fills[0]["maker"].split("/")[0])
+    )
+    assert fills == sorted(fills, key=lambda f: -f["height"])
+    trades = alice.get("/markets/BTC-PERP/trades", limit=3)
+    assert trades[0]["height"] >= fills[0]["height"]
+    pnl = alice.get(f"/accounts/{A}/0/pnl", limit=1)
+    view = alice.account()
+    assert pnl[0]["equity"] <= view["risk"]["value_maint"] + 10**9  # marks move between reads
+    assert isinstance(alice.get(f"/accounts/{A}/0/funding"), list)
+    assert isinstance(alice.get("/markets/BTC-PERP/funding"), list)
+    assert set(alice.get(f"/accounts/{A}/0/adl")) == {p["market"] for p in view["positions"]}

@@ -35,6 +35,7 @@ from solvent.core.engine import preview
 from solvent.core.errors import ProtocolError
 from solvent.core.units import SIZE_ONE
 from solvent.node.chain import Receipt, decode_submission
+from solvent.node.history import History
 from solvent.node.merkle import DEPTH
 from solvent.node.node import Node
 from solvent.node.state_root import ACCOUNT, leaf_encoding
@@ -58,9 +59,10 @@ class NotFound(Exception):
         self.what = what
 
 
-def create_app(node: Node, hub: StreamHub | None = None) -> FastAPI:
+def create_app(node: Node, hub: StreamHub | None = None, history: History | None = None) -> FastAPI:
     """Build the API of a running node."""
     hub = hub or StreamHub(node)
+    history = history or History(node)
     app = FastAPI(
         title="Solvent node",
         version="1",
@@ -168,6 +170,42 @@ def create_app(node: Node, hub: StreamHub | None = None) -> FastAPI:
         if view is None:
             raise NotFound(f"account {owner}/{subaccount}")
         return view
+
+    @app.get("/accounts/{owner}/{subaccount}/fills", summary="The account's fills, newest first")
+    def account_fills(
+        owner: str, subaccount: int, limit: int = Query(100, ge=1, le=1000), before: int | None = None
+    ) -> list[dict[str, Any]]:
+        return history.fills(f"{owner.lower()}/{subaccount}", limit, before)
+
+    @app.get("/accounts/{owner}/{subaccount}/funding", summary="Funding the account paid (> 0) or received")
+    def account_funding(
+        owner: str, subaccount: int, limit: int = Query(100, ge=1, le=1000)
+    ) -> list[dict[str, Any]]:
+        return history.funding(f"{owner.lower()}/{subaccount}", limit)
+
+    @app.get(
+        "/accounts/{owner}/{subaccount}/pnl", summary="Realised, unrealised PnL and equity, block by block"
+    )
+    def account_pnl(
+        owner: str, subaccount: int, limit: int = Query(100, ge=1, le=1000)
+    ) -> list[dict[str, Any]]:
+        return history.pnl(f"{owner.lower()}/{subaccount}", limit)
+
+    @app.get("/accounts/{owner}/{subaccount}/adl", summary="The ADL rank of each of the account's positions")
+    def account_adl(owner: str, subaccount: int) -> dict[str, Any]:
+        with node.lock:
+            view = account_view(node.state, (owner.lower(), subaccount))
+        if view is None:
+            raise NotFound(f"account {owner}/{subaccount}")
+        return {p["market"]: p["adl_rank"] for p in view["positions"]}
+
+    @app.get("/markets/{market_id}/trades", summary="Recent fills of a market, newest first")
+    def market_trades(market_id: str, limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
+        return history.trades(market_id, limit)
+
+    @app.get("/markets/{market_id}/funding", summary="Funding rate changes of a market, newest first")
+    def market_funding(market_id: str, limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
+        return history.rates(market_id, limit)
 
     @app.get("/signers/{address}", summary="Nonce window and agent grants of a key")
     def signer(address: str) -> dict[str, Any]:

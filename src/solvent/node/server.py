@@ -17,6 +17,7 @@ import uvicorn
 
 from solvent.node.api import create_app
 from solvent.node.genesis import GenesisConfig
+from solvent.node.history import History
 from solvent.node.node import Node, NodeConfig
 from solvent.node.streams import StreamHub
 
@@ -34,7 +35,8 @@ class NodeServer:
     ) -> None:
         self.node = Node(directory, genesis, config)
         self.hub = StreamHub(self.node)
-        self.app = create_app(self.node, self.hub)
+        self.history = History(self.node)
+        self.app = create_app(self.node, self.hub, self.history)
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind((host, port))
@@ -74,6 +76,7 @@ class NodeServer:
             self._thread.join(timeout=10)
             self._thread = None
         self.node.close()
+        self.history.close()
         self.socket.close()
 
     def __enter__(self) -> "NodeServer":
