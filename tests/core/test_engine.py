@@ -72,6 +72,7 @@ from solvent.core.tx import (
     CancelAll,
     CancelOrder,
     CancelTrigger,
+    CancelTwap,
     CreatePool,
     Deposit,
     FundInsurance,
@@ -85,7 +86,9 @@ from solvent.core.tx import (
     ModifyOrder,
     MoveIsolatedMargin,
     PlaceOrder,
+    PlaceScale,
     PlaceTrigger,
+    PlaceTwap,
     PoolDeposit,
     PoolRequestWithdrawal,
     PoolWithdraw,
@@ -386,6 +389,9 @@ ALL_TX_SAMPLES: list[Tx] = [
     RevokeAgent(addr("maker"), addr("maker-bot")),
     ScheduleCancel(addr("maker"), 0, T0 + 30),
     ReplaceOrder(addr("maker"), 0, "BTC-PERP", 7, usd("99000"), 10**6),
+    PlaceTwap(addr("maker"), 0, "BTC-PERP", True, 10**7, 60, 3, usd("101000"), True),
+    CancelTwap(addr("maker"), 0, 4),
+    PlaceScale(addr("maker"), 0, "BTC-PERP", False, 10**7, usd("101000"), usd("102000"), 4),
 ]
 
 

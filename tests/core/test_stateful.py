@@ -98,6 +98,7 @@ from solvent.core.tx import (
     CancelAll,
     CancelOrder,
     CancelTrigger,
+    CancelTwap,
     Deposit,
     FundInsurance,
     Liquidate,
@@ -107,7 +108,9 @@ from solvent.core.tx import (
     ModifyOrder,
     MoveIsolatedMargin,
     PlaceOrder,
+    PlaceScale,
     PlaceTrigger,
+    PlaceTwap,
     PoolDeposit,
     PoolRequestWithdrawal,
     PoolWithdraw,
@@ -1861,6 +1864,49 @@ class EngineMachine(CheckedMachine):
         size = self.lot(market_id) * data.draw(st.integers(1, 40), label="lots")
         self.submit(ReplaceOrder(key[0], key[1], market_id, client_id, price, size))
 
+    @rule(
+        data=st.data(),
+        key=known_accounts(),
+        market_id=st.sampled_from(MARKETS),
+        slices=st.sampled_from([1, 2, 3, 5, 0]),
+        is_buy=st.booleans(),
+    )
+    def place_twap(
+        self, data: st.DataObject, key: AccountKey, market_id: str, slices: int, is_buy: bool
+    ) -> None:
+        """A TWAP the clock executes slice by slice (failing slices are events)."""
+        size = self.lot(market_id) * data.draw(st.integers(1, 60), label="lots")
+        duration = data.draw(st.sampled_from([max(slices, 1), 10, 60, 600]), label="duration")
+        worst = (
+            self.near(market_id, 200 if is_buy else -200) if data.draw(st.booleans(), label="worst") else None
+        )
+        self.submit(PlaceTwap(key[0], key[1], market_id, is_buy, size, duration, slices, worst))
+
+    @rule(data=st.data(), key=known_accounts())
+    def cancel_twap(self, data: st.DataObject, key: AccountKey) -> None:
+        mine = sorted(t.id for t in self.state.twaps.values() if t.account == key)
+        twap_id = data.draw(st.sampled_from(mine), label="twap") if mine else self.state.next_twap_id
+        self.submit(CancelTwap(key[0], key[1], twap_id))
+
+    @rule(
+        data=st.data(),
+        key=known_accounts(),
+        market_id=st.sampled_from(MARKETS),
+        count=st.sampled_from([2, 3, 5, 1]),
+        is_buy=st.booleans(),
+    )
+    def place_scale(
+        self, data: st.DataObject, key: AccountKey, market_id: str, count: int, is_buy: bool
+    ) -> None:
+        """A scale order: all of its children rest (or cross) together, or none is placed."""
+        size = self.lot(market_id) * data.draw(st.integers(1, 100), label="lots")
+        near = data.draw(st.integers(-600, 600), label="near bp")
+        low, high = self.near(market_id, near - 100), self.near(market_id, near + 100)
+        before = len(self.state.markets[market_id].book.orders)
+        outcome = self.submit(PlaceScale(key[0], key[1], market_id, is_buy, size, low, high, count))
+        if isinstance(outcome, str):
+            assert len(self.state.markets[market_id].book.orders) == before
+
     def next_nonce(self, signer: str) -> int:
         window = self.state.nonces.get(signer)
         return (window.high if window is not None else 0) + 1
@@ -2884,7 +2930,7 @@ def test_machine_sends_every_user_transaction_type() -> None:
         if any(isinstance(value, type) and value is cls for value in globals().values())
     }
     assert set(TX_TYPES) - GOVERNANCE == sent - GOVERNANCE
-    assert len(set(TX_TYPES) - GOVERNANCE) == 28
+    assert len(set(TX_TYPES) - GOVERNANCE) == 31
 
 
 def test_preview_of_a_liquidation_that_deleverages_matches_apply() -> None:

@@ -56,10 +56,13 @@ from solvent.core.tx import (
     CancelAll,
     CancelOrder,
     CancelTrigger,
+    CancelTwap,
     Deposit,
     ModifyOrder,
     PlaceOrder,
+    PlaceScale,
     PlaceTrigger,
+    PlaceTwap,
     ReplaceOrder,
     RevokeAgent,
     ScheduleCancel,
@@ -86,6 +89,9 @@ AGENT_TXS: tuple[type, ...] = (
     SetMarginMode,
     ScheduleCancel,
     ReplaceOrder,
+    PlaceTwap,
+    CancelTwap,
+    PlaceScale,
 )
 
 _ACTOR_FIELDS = ("keeper", "owner", "sender", "reporter")

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from solvent.core import auth, governance, ledger, liquidation, orders, pool, settlement
+from solvent.core import algos, auth, governance, ledger, liquidation, orders, pool, settlement
 from solvent.core.breakers import (
     sync_divergence,
     sync_feed_breakers,
@@ -29,7 +29,7 @@ from solvent.core.breakers import (
     update_move_anchor,
 )
 from solvent.core.errors import AmountTooLarge, Malformed, ProtocolError, TimeWentBackwards
-from solvent.core.events import Event
+from solvent.core.events import Event, event
 from solvent.core.funding import accrue, follow_volatility, update_mark
 from solvent.core.instruments import (
     accumulate_twaps,
@@ -46,6 +46,7 @@ from solvent.core.tx import (
     CancelAll,
     CancelOrder,
     CancelTrigger,
+    CancelTwap,
     CreatePool,
     Deposit,
     FundInsurance,
@@ -59,7 +60,9 @@ from solvent.core.tx import (
     ModifyOrder,
     MoveIsolatedMargin,
     PlaceOrder,
+    PlaceScale,
     PlaceTrigger,
+    PlaceTwap,
     PoolDeposit,
     PoolRequestWithdrawal,
     PoolWithdraw,
@@ -84,7 +87,7 @@ from solvent.core.tx import (
     VolReport,
     Withdraw,
 )
-from solvent.core.units import MAX_AMOUNT, AccountKey
+from solvent.core.units import MAX_AMOUNT, AccountKey, format_account
 from solvent.core.vol_oracle import record_vol_report, validate_vol_report
 
 
@@ -109,7 +112,50 @@ def process_set_time(state: State, tx: SetTime) -> list[Event]:
         market = state.markets[market_id]
         if is_option(market) and market.triggers:
             orders.fire_triggers(state, market, events)
-    orders.fire_scheduled_cancels(state, events)
+    for key in orders.fire_scheduled_cancels(state, events):
+        algos.cancel_twaps_of(state, key, "dead-man", events)
+    run_twap_slices(state, events)
+    return events
+
+
+def run_twap_slices(state: State, events: list[Event]) -> None:
+    """Send the slice of every due TWAP (``core.algos``); a refused slice is an event."""
+    for twap, order in algos.due_slices(state):
+        try:
+            events += orders.process_place_order(state, order)
+        except ProtocolError as error:
+            events.append(
+                event(
+                    "TwapSliceFailed",
+                    twap_id=twap.id,
+                    account=format_account(twap.account),
+                    code=error.code,
+                    error=error.name,
+                    message=error.message,
+                )
+            )
+        algos.advance_twap(state, twap, order.size, events)
+
+
+def process_place_scale(state: State, tx: PlaceScale) -> list[Event]:
+    """Place a scale order's children all together or not at all (``core.algos``)."""
+    # VALIDATE: every child on a shadow of the state; a refusal there changes nothing here.
+    children = algos.scale_children(state, tx)
+    side = shadow(state)
+    for child in children:
+        orders.process_place_order(side, child)
+    # APPLY
+    events = [
+        event(
+            "ScalePlaced",
+            account=format_account((tx.owner, tx.subaccount)),
+            market=tx.market,
+            count=len(children),
+            size=tx.size,
+        )
+    ]
+    for child in children:
+        events += orders.process_place_order(state, child)
     return events
 
 
@@ -210,6 +256,9 @@ _HANDLERS: dict[type, Callable[[State, Any], list[Event]]] = {
     RevokeAgent: auth.process_revoke_agent,
     ScheduleCancel: orders.process_schedule_cancel,
     ReplaceOrder: orders.process_replace_order,
+    PlaceTwap: algos.process_place_twap,
+    CancelTwap: algos.process_cancel_twap,
+    PlaceScale: process_place_scale,
     Signed: process_signed,  # the node's envelope, not a type of TX_TYPES
 }
 

@@ -431,14 +431,16 @@ def process_schedule_cancel(state: State, tx: ScheduleCancel) -> list[Event]:
     return [event("CancelScheduled", account=format_account(key), at=tx.at)]
 
 
-def fire_scheduled_cancels(state: State, events: list[Event]) -> None:
-    """Cancel the orders and triggers of every subaccount whose switch time has come."""
+def fire_scheduled_cancels(state: State, events: list[Event]) -> list[AccountKey]:
+    """Cancel the orders and triggers of every subaccount whose switch time has come; return
+    those subaccounts (the engine stops their TWAPs too)."""
     due = sorted(key for key, at in state.scheduled_cancels.items() if at <= state.time)
     for key in due:
         del state.scheduled_cancels[key]
         events.append(event("DeadManFired", account=format_account(key), at=state.time))
         for market_id in sorted(state.markets):
             _cancel_everything(state.markets[market_id], key, "dead-man", events)
+    return due
 
 
 def _cancel_everything(market: Market, key: AccountKey, reason: str, events: list[Event]) -> None:

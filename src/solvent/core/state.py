@@ -364,6 +364,22 @@ class PortfolioParams:
 
 
 @dataclass(slots=True)
+class Twap:
+    """A TWAP order the state machine executes in slices, one every ``interval_s``."""
+
+    id: int
+    account: AccountKey
+    market: str
+    is_buy: bool
+    remaining: int  # size atoms not yet sent as slices
+    slices_left: int
+    interval_s: int
+    next_time: int  # block time of the next slice
+    worst_price: int | None  # no slice fills beyond this price
+    reduce_only: bool
+
+
+@dataclass(slots=True)
 class NonceWindow:
     """The nonces a signer has used: the highest, and which of the 64 below it (see core.auth)."""
 
@@ -403,6 +419,8 @@ class State:
     nonces: dict[str, NonceWindow] = field(default_factory=dict)  # signer -> nonces used
     agents: dict[str, dict[str, AgentGrant]] = field(default_factory=dict)  # owner -> agent -> grant
     scheduled_cancels: dict[AccountKey, int] = field(default_factory=dict)  # dead-man's switches
+    twaps: dict[int, Twap] = field(default_factory=dict)
+    next_twap_id: int = 1
 
 
 POOL_OWNER_PREFIX = "pool:"

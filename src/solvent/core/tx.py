@@ -533,6 +533,47 @@ class ReplaceOrder:
     size: int
 
 
+@dataclass(frozen=True, slots=True)
+class PlaceTwap:
+    """Buy or sell ``size`` over ``duration_s`` in ``slices`` equal market orders (IOC, at most
+    ``worst_price``), one per ``duration_s / slices`` seconds, the first at the next block."""
+
+    owner: str
+    subaccount: int
+    market: str
+    is_buy: bool
+    size: int
+    duration_s: int
+    slices: int
+    worst_price: int | None = None
+    reduce_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTwap:
+    """Stop a TWAP order; slices already sent stay done."""
+
+    owner: str
+    subaccount: int
+    twap_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceScale:
+    """``count`` resting limit orders of equal size spread evenly from ``low_price`` to
+    ``high_price`` (both included), placed all together or not at all."""
+
+    owner: str
+    subaccount: int
+    market: str
+    is_buy: bool
+    size: int
+    low_price: int
+    high_price: int
+    count: int
+    reduce_only: bool = False
+
+
 # --- agent keys --------------------------------------------------------------
 
 
@@ -613,6 +654,9 @@ Tx = (
     | RevokeAgent
     | ScheduleCancel
     | ReplaceOrder
+    | PlaceTwap
+    | CancelTwap
+    | PlaceScale
     | Signed
 )
 
@@ -658,5 +702,8 @@ TX_TYPES: dict[str, type] = {
         RevokeAgent,
         ScheduleCancel,
         ReplaceOrder,
+        PlaceTwap,
+        CancelTwap,
+        PlaceScale,
     )
 }

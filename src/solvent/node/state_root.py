@@ -59,6 +59,8 @@ _GLOBAL_FIELDS = (
     "withdrawn",
     "fee_balance",
     "scheduled_cancels",
+    "twaps",
+    "next_twap_id",
 )
 # The fields with leaves of their own; with _GLOBAL_FIELDS, every field of State.
 LEAF_FIELDS = ("accounts", "nonces", "agents", "markets", "pools", "insurance")
