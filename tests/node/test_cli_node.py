@@ -66,6 +66,16 @@ def test_node_order_account_verify(tmp_path: Path) -> None:
         assert refused.returncode == 1 and "UnknownAccount" in refused.stderr
         shown = run("account", url, dev_address("alice"), "--json")
         assert shown.returncode == 0 and json.loads(shown.stdout)["orders"][0]["price"] == usd("99000")
+        prices = tmp_path / "eth.csv"
+        prices.write_text(
+            "ts,open,high,low,close,volume\n1,2000,2000,2000,2000,1\n2,2000,2010,1990,2010.5,1\n"
+        )
+        fed = run("oracle", url, "--asset", "ETH", "--file", str(prices), "--interval", "1.1")
+        assert fed.returncode == 0, fed.stderr
+        deadline = time.monotonic() + 5
+        while Client(url).get("/markets/ETH-PERP")["index"] != usd("2010.5"):
+            assert time.monotonic() < deadline, "the oracle's last close never became the index"
+            time.sleep(0.1)
     finally:
         node.send_signal(signal.SIGINT)
         node.wait(timeout=30)
