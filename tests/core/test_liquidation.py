@@ -334,3 +334,22 @@ def test_fund_insurance_and_domain_governance() -> None:
     refused(state, ListDomain(GOVERNOR, "NEW", close_buffer=pct("90")), InvalidAmount)
     refused(state, SetDomain(GOVERNOR, "MAJ", liq_band=pct("50")), InvalidAmount)
     refused(state, SetDomain(GOVERNOR, "NOPE", liq_band=pct("1")), UnknownDomain)
+
+
+def test_adl_never_makes_a_taker_pay_a_negative_bankruptcy_price() -> None:
+    """Found by the stateful machine: a short whose deficit exceeds its notional has a
+    bankruptcy price below zero (it would be paid to close). The plan read the price from
+    abs(flow), saw a gain for the long taker and did not cap it: the taker paid the whole
+    deficit. Now its size is capped so its value stays >= 0."""
+    state = ready_state()
+    place(state, "maker", False, btc("0.1"), "100000")
+    place(state, "taker", True, btc("0.1"), "100000", tif=TimeInForce.IOC)
+    market = state.markets["BTC-PERP"]
+    value = cross_risk(state, state.accounts[key("taker")]).value_maint
+    flow = usd("1000000")  # the bankrupt short receives 1M to buy back 0.1 BTC: -10M per BTC
+    plan = adl.deleverage_plan(state, market, key("maker"), -1, btc("0.1"), flow)
+    ((taker, size, part),) = plan
+    assert taker == key("taker")
+    loss_per_btc = usd("10000000") + market.mark_price
+    assert size == (value * 10**8 // loss_per_btc) // market.lot * market.lot < btc("0.1")
+    assert part == (flow * size) // btc("0.1")

@@ -518,7 +518,9 @@ def domains_named(state: State, tx: Tx) -> set[str]:
     return set()
 
 
-def check_accepted(state: State, tx: Tx, events: list[Event], insurance_before: dict[str, int]) -> None:
+def check_accepted(
+    state: State, tx: Tx, events: list[Event], insurance_before: dict[str, int], before: bytes = b""
+) -> None:
     """The properties of one accepted transaction: P5, P6 and ADL without new victims."""
     # P6: a fund moves only on a transaction naming its domain.
     named = domains_named(state, tx)
@@ -565,6 +567,19 @@ def check_accepted(state: State, tx: Tx, events: list[Event], insurance_before: 
         if key in makers or market_id not in account.positions:
             continue  # also filled as a maker, or closed (its margin went to the cross balance)
         value = bucket_risk(state, account, market_id).value_maint + charges.get(key, 0)
+        if value < 0 and before:
+            # A taker already under water (a bucket with other positions) may be deleveraged at a
+            # price that helps it; ADL must only not make it worse.
+            old_state: State = pickle.loads(before)
+            old_account = old_state.accounts.get(key)
+            old = (
+                bucket_risk(old_state, old_account, market_id).value_maint
+                if old_account is not None and market_id in old_account.positions
+                else 0
+            )
+            assert value >= old, f"ADL took {key}'s {market_id} bucket from {old} to {value}: {tx!r}"
+            statistic("ADL of a taker already under water")
+            continue
         assert value >= 0, f"ADL left {key} with {market_id} bucket value {value} < 0: {tx!r}"
 
 
@@ -614,7 +629,7 @@ class CheckedMachine(RuleBasedStateMachine):
             note(f"refused {outcome}: {tx!r}")
         else:
             note(f"applied {tx!r} -> {[e.kind for e in outcome]}")
-            check_accepted(self.state, tx, outcome, insurance_before)
+            check_accepted(self.state, tx, outcome, insurance_before, before)
             for e in outcome:
                 if e.kind == "UncoveredDeficit":
                     self.uncovered.add(parse_account(e.data["account"]))

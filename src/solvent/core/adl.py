@@ -118,8 +118,10 @@ def deleverage_plan(
         q = min(size - done, abs(r.size) - taken.get(r.account, 0))
         if flow is not None:
             # The taker closes at flow/size per base unit (rounded so its loss is not
-            # understated); its loss against the mark must leave its value >= 0.
-            price = -((-abs(flow) * SIZE_ONE) // size) if sign > 0 else (abs(flow) * SIZE_ONE) // size
+            # understated); its loss against the mark must leave its value >= 0. The price is
+            # read from the signed flow: a short whose deficit exceeds its notional has a
+            # bankruptcy price below zero (it receives money to close), a loss for the taker.
+            price = -((-flow * SIZE_ONE) // size) if sign > 0 else (-flow * SIZE_ONE) // size
             loss_per_unit = sign * (price - mark)
             if loss_per_unit > 0:
                 q = min(q, (r.value * SIZE_ONE) // loss_per_unit)
