@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/solvent demo
+	$(BIN)/solvent demo --node
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -2,7 +2,10 @@
 The ``solvent`` command line.
 
     solvent replay FILE [--json]   replay a scenario, print events and a summary
-    solvent demo [DIR]             replay every scenario in examples/ (the default job)
+    solvent demo [DIR]             replay every scenario in examples/
+    solvent demo --node [--episode E] [--steps N] [--start ISO] [DIR]
+                                   bots replay a real crash through a node's API (``demo_node``),
+                                   then every root is verified (``make demo``)
     solvent node | verify | account | order | oracle   the node (see ``cli_node``)
 
 ``replay`` exits 1 naming the line when an expectation fails or a
@@ -17,7 +20,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from solvent import cli_node
+from solvent import cli_node, demo_node
 from solvent.scenario import (
     Replay,
     Step,
@@ -139,8 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     replay = sub.add_parser("replay", help="replay a scenario file")
     replay.add_argument("file")
     replay.add_argument("--json", action="store_true", help="print one JSON document")
-    demo = sub.add_parser("demo", help="replay every scenario in examples/")
-    demo.add_argument("directory", nargs="?")
+    demo = sub.add_parser("demo", help="replay every scenario in examples/, or (--node) a crash on a node")
+    demo.add_argument("directory", nargs="?", help="scenarios; with --node: keep the node's data here")
+    demo.add_argument("--node", action="store_true", help="start a node; bots replay a crash via its API")
+    demo.add_argument("--episode", default="black-thursday", help="with --node: black-thursday or 2025-10-10")
+    demo.add_argument("--steps", type=int, help="with --node: bars to replay (default: the episode's window)")
+    demo.add_argument("--start", help="with --node: the first bar's open time, ISO UTC (2020-03-12T06:00)")
     cli_node.register(sub)
     args = parser.parse_args(argv)
     handled = cli_node.dispatch(args)
@@ -148,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         return handled
     if args.command == "replay":
         return cmd_replay(args.file, args.json)
+    if args.node:
+        return demo_node.run_cli(args.episode, args.steps, args.start, args.directory)
     return cmd_demo(args.directory)
 
 

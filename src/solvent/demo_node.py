@@ -46,7 +46,6 @@ roots verified.
 """
 
 import argparse
-import socket
 import sys
 import tempfile
 import time
@@ -216,10 +215,6 @@ def _run(
     clock = ReplayClock(bars[0].time - 60)
     genesis = GenesisConfig(time=clock.now)
     server = NodeServer(directory, genesis, NodeConfig(block_interval_s=BLOCK_INTERVAL_S, clock=clock))
-    # NodeServer's listening socket has protocol 0, so asyncio does not set TCP_NODELAY on the
-    # connections it accepts and every keep-alive request waits ~40 ms for a delayed ACK
-    # (Nagle). Accepted sockets inherit the option from the listening one on Linux.
-    server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     server.start()
     tally = Tally()
     closers: list[Callable[[], None]] = []

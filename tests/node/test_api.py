@@ -59,6 +59,7 @@ def test_orders_through_http_and_the_account_view(server: NodeServer) -> None:
     (position,) = view["positions"]
     assert position["market"] == "BTC-PERP" and position["size"] == SIZE_ONE // 100
     assert view["risk"]["liquidatable"] is False
+    assert view["liquidate_first"] == "BTC-PERP"
     assert alice.signer_info(A)["highest_nonce"] >= 1
     book = alice.book("BTC-PERP", depth=5)
     assert set(book) >= {"bids", "asks", "height"}

@@ -37,7 +37,9 @@ class NodeServer:
         self.hub = StreamHub(self.node)
         self.history = History(self.node)
         self.app = create_app(self.node, self.hub, self.history)
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only for a
+        # socket created with it; without, each keep-alive request waits ~40 ms for a delayed ACK.
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind((host, port))
         self.host, self.port = self.socket.getsockname()[:2]

@@ -12,6 +12,7 @@ from typing import Any
 from solvent.core.adl import rank_of
 from solvent.core.auth import agents_of
 from solvent.core.book import best_price
+from solvent.core.liquidation import largest_risk_market
 from solvent.core.margin import bucket_risk, cross_risk, estimate_liquidation_price, isolated_risk
 from solvent.core.state import Account, Market, State
 from solvent.core.units import SIZE_ONE, AccountKey
@@ -118,6 +119,8 @@ def account_view(state: State, key: AccountKey) -> dict[str, Any] | None:
         "balances": dict(sorted(account.balances.items())),
         "portfolio_margin": account.portfolio,
         "risk": risk_view(cross_risk(state, account)),
+        # The cross position a liquidation of this account must close first (None: none open).
+        "liquidate_first": largest_risk_market(state, account),
         "positions": [position_view(state, account, m) for m in sorted(account.positions)],
         "isolated": {
             m: risk_view(isolated_risk(state, account, m))
