@@ -6,6 +6,7 @@ The node's commands of the ``solvent`` command line.
     solvent account URL OWNER [--sub N] [--json]
     solvent order URL (--key HEX | --dev NAME) MARKET buy|sell SIZE [PRICE] [--tif GTC|IOC|FOK]
     solvent oracle URL --asset BTC --file PRICES.csv [--dev-reporters 3] [--interval 1.0]
+    solvent keeper URL (--key HEX | --dev NAME) [--interval 1.0] [--rounds N]
 
 Keys: ``--key`` takes a private key in hex; ``--dev NAME`` the public
 development key of a role (``node.genesis.dev_key``), for local nodes only.
@@ -24,6 +25,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from solvent.bots.keeper import KeeperBot
+from solvent.bots.tally import Tally
 from solvent.core.state import TimeInForce
 from solvent.core.tx import PlaceOrder, PriceReport
 from solvent.core.units import to_atoms
@@ -64,6 +67,11 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     oracle.add_argument("--file", required=True)
     oracle.add_argument("--dev-reporters", type=int, default=3, help="report with the first N dev reporters")
     oracle.add_argument("--interval", type=float, default=1.0, help="seconds between reports")
+    keeper = sub.add_parser("keeper", help="liquidate every account below maintenance, through the API")
+    keeper.add_argument("url")
+    _key_arguments(keeper)
+    keeper.add_argument("--interval", type=float, default=1.0, help="seconds between rounds")
+    keeper.add_argument("--rounds", type=int, default=0, help="stop after N rounds (0: run until Ctrl-C)")
 
 
 def _key_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,6 +90,7 @@ def dispatch(args: argparse.Namespace) -> int | None:
     """Run a node command; None if ``args.command`` is not one."""
     handlers = {"node": cmd_node, "verify": cmd_verify, "account": cmd_account, "order": cmd_order}
     handlers["oracle"] = cmd_oracle
+    handlers["keeper"] = cmd_keeper
     handler = handlers.get(args.command)
     return None if handler is None else handler(args)
 
@@ -182,4 +191,24 @@ def cmd_oracle(args: argparse.Namespace) -> int:
                     console.print(f"[yellow]{reporter.address}: {error}")
             progress.advance(task)
             time.sleep(args.interval)
+    return 0
+
+
+def cmd_keeper(args: argparse.Namespace) -> int:
+    """Run ``bots.keeper.KeeperBot``: each round, read the new blocks, find the accounts the core
+    says are below maintenance, and send signed ``Liquidate`` transactions (rewards go to the
+    keeper's own account, which must exist)."""
+    bot = KeeperBot(args.url, _key(args), Tally())
+    console = Console()
+    console.print(f"[bold]solvent keeper[/] {bot.address} on {args.url} · Ctrl-C stops")
+    rounds = 0
+    with contextlib.suppress(KeyboardInterrupt):
+        while not args.rounds or rounds < args.rounds:
+            done = bot.step()
+            rounds += 1
+            if done:
+                console.print(f"round {rounds}: {done} liquidations ({bot.liquidations} in all)")
+            time.sleep(args.interval)
+    console.print(f"{bot.liquidations} liquidations, {bot.refusals} refused, over {rounds} rounds")
+    bot.close()
     return 0

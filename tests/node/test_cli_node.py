@@ -72,6 +72,8 @@ def test_node_order_account_verify(tmp_path: Path) -> None:
         )
         fed = run("oracle", url, "--asset", "ETH", "--file", str(prices), "--interval", "1.1")
         assert fed.returncode == 0, fed.stderr
+        kept = run("keeper", url, "--dev", "keeper", "--rounds", "1", "--interval", "0")
+        assert kept.returncode == 0 and "0 liquidations, 0 refused, over 1 rounds" in kept.stdout, kept.stderr
         deadline = time.monotonic() + 5
         while Client(url).get("/markets/ETH-PERP")["index"] != usd("2010.5"):
             assert time.monotonic() < deadline, "the oracle's last close never became the index"
