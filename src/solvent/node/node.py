@@ -216,6 +216,28 @@ class Node:
             self._queue.append(_Pending(submission, signer, future))
         return future
 
+    def submit_checked(self, checked: list[tuple[Submission, str]]) -> list["Future[Receipt]"]:
+        """Queue submissions whose signatures are already checked, one future each (as ``submit``).
+
+        Each pair is ``(submission, signer)`` as ``node.verifier`` returns it: ``check_submission``
+        accepted the submission in this node's domain and recovered ``signer``. Nothing is
+        checked again here; the caller vouches for it. Idempotency keys work as in ``submit``.
+        """
+        futures: list[Future[Receipt]] = []
+        with self._queue_lock:
+            for submission, signer in checked:
+                future: Future[Receipt] = Future()
+                key = submission.idempotency_key
+                if key is not None:
+                    earlier = self._idempotent.get((signer, key))
+                    if earlier is not None:
+                        futures.append(earlier)
+                        continue
+                    self._idempotent[(signer, key)] = future
+                self._queue.append(_Pending(submission, signer, future))
+                futures.append(future)
+        return futures
+
     def pending(self) -> int:
         with self._queue_lock:
             return len(self._queue)
