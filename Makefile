@@ -30,6 +30,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/risk_scan.py
 	$(BIN)/python bench/liquidation.py
 	$(BIN)/python bench/options.py
+	$(BIN)/python bench/signing.py
+	$(BIN)/python bench/node.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

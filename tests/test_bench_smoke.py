@@ -18,6 +18,12 @@ CASES = [
     ("liquidation.py", ["--accounts", "100", "--repeats", "1"], {"liquidations_per_s"}),
     ("matching.py", ["--ops", "2000", "--accounts", "50"], {"ops_per_s", "reference_ops_per_s"}),
     (
+        "node.py",
+        ["--quick"],
+        {"signed_orders_per_s", "http_orders_per_s", "p50_ack_ms", "p99_ack_ms", "verify_tx_per_s"},
+    ),
+    ("signing.py", ["--quick"], {"hash_us", "recover_us"}),
+    (
         "options.py",
         ["--quick"],
         {"prices_per_s", "worst_abs_error_over_F", "pm_ms", "pm_cold_ms", "option_scan_ms"},
