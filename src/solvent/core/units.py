@@ -39,6 +39,14 @@ def format_account(key: AccountKey) -> str:
     return f"{key[0]}/{key[1]}"
 
 
+def parse_account(text: str) -> AccountKey | None:
+    """Return the key of an ``owner/subaccount`` string (``format_account``'s), or None."""
+    owner, sep, sub = text.rpartition("/")
+    if not sep or not owner or not sub.isdigit():
+        return None
+    return (owner, int(sub))
+
+
 def to_atoms(text: str, decimals: int) -> int:
     """Convert a decimal string (``"1.25"``) to atoms, refusing any rounding.
 

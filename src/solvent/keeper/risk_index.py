@@ -73,7 +73,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from solvent.core.events import Event
+from solvent.core.events import Event, accounts_named
 from solvent.core.fixed import ONE
 from solvent.core.instruments import is_option
 from solvent.core.margin import cross_risk, current_cum_funding
@@ -422,36 +422,6 @@ def option_terms_scalar(
     moneyness = (strike - forward) if is_call else (forward - strike)
     otm = underlying * (max(0, moneyness) / SIZE_ONE)
     return value - max(full - otm, full * (floor / ONE)), scale + notional
-
-
-def parse_account(text: str) -> AccountKey | None:
-    """Return the key of an ``owner/subaccount`` string, or None."""
-    owner, sep, sub = text.rpartition("/")
-    if not sep or not owner or not sub.isdigit():
-        return None
-    return (owner, int(sub))
-
-
-def accounts_named(state: State, events: Iterable[Event]) -> set[AccountKey]:
-    """Return every existing account an event names (pools: their own account).
-
-    Every string field of the form ``owner/subaccount`` that is an account of the state
-    counts, whatever its name (``account``, ``taker``, ``maker``, ``keeper``, ``source``,
-    ``destination``, ``liquidated`` today), so that a new event kind is covered too.
-    """
-    keys: set[AccountKey] = set()
-    accounts = state.accounts
-    for ev in events:
-        for name, value in ev.data.items():
-            if not isinstance(value, str):
-                continue
-            if name == "pool" and value in state.pools:
-                keys.add(state.pools[value].account)
-            elif "/" in value:
-                key = parse_account(value)
-                if key is not None and key in accounts:
-                    keys.add(key)
-    return keys
 
 
 class Screen:

@@ -30,7 +30,7 @@ from typing import Any
 from solvent.core.events import Event
 from solvent.core.margin import cross_risk
 from solvent.core.state import State
-from solvent.core.units import SIZE_ONE
+from solvent.core.units import SIZE_ONE, parse_account
 from solvent.node.chain import apply_block
 from solvent.node.genesis import genesis_state
 from solvent.node.node import BlockInfo, Node
@@ -38,11 +38,6 @@ from solvent.node.state_root import StateTree
 
 HISTORY_DB = "history.db"
 MAX_ROWS = 1_000
-
-
-def _account(text: str) -> tuple[str, int] | None:
-    owner, sep, sub = text.rpartition("/")
-    return (owner, int(sub)) if sep and sub.isdigit() and owner.startswith("0x") else None
 
 
 class History:
@@ -109,7 +104,7 @@ class History:
             elif ev.kind == "FundingRate":
                 rates.append((height, time, d["market"], str(d["rate"])))
             for value in d.values():
-                if isinstance(value, str) and (key := _account(value)) is not None:
+                if isinstance(value, str) and (key := parse_account(value)) and key[0].startswith("0x"):
                     touched.add(key)
         pnl = []
         for key in sorted(touched):

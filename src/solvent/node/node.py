@@ -205,16 +205,7 @@ class Node:
         """Check the signature and queue the submission; the future resolves when it is durable
         (or refused). Raises ``ProtocolError`` for a wrong domain or a bad signature."""
         signer = check_submission(self.domain, submission)
-        future: Future[Receipt] = Future()
-        with self._queue_lock:
-            key = submission.idempotency_key
-            if key is not None:
-                earlier = self._idempotent.get((signer, key))
-                if earlier is not None:
-                    return earlier
-                self._idempotent[(signer, key)] = future
-            self._queue.append(_Pending(submission, signer, future))
-        return future
+        return self.submit_checked([(submission, signer)])[0]
 
     def submit_checked(self, checked: list[tuple[Submission, str]]) -> list["Future[Receipt]"]:
         """Queue submissions whose signatures are already checked, one future each (as ``submit``).

@@ -35,10 +35,9 @@ this incremental root equals one built from scratch after random blocks.
 
 from collections.abc import Iterable
 
-from solvent.core.events import Event
+from solvent.core.events import Event, accounts_named
 from solvent.core.hashing import encode_record
 from solvent.core.state import State
-from solvent.core.units import AccountKey
 from solvent.node.keccak import keccak256
 from solvent.node.merkle import ZERO, MerkleTree
 
@@ -125,22 +124,6 @@ def all_leaf_keys(state: State) -> list[LeafKey]:
     return sorted(keys)
 
 
-def accounts_in(state: State, events: Iterable[Event]) -> set[AccountKey]:
-    """Every existing account an event names (``owner/sub`` fields; a pool's own account)."""
-    found: set[AccountKey] = set()
-    for ev in events:
-        for name, value in ev.data.items():
-            if not isinstance(value, str):
-                continue
-            if name == "pool" and value in state.pools:
-                found.add(state.pools[value].account)
-                continue
-            owner, sep, sub = value.rpartition("/")
-            if sep and sub.isdigit() and (owner, int(sub)) in state.accounts:
-                found.add((owner, int(sub)))
-    return found
-
-
 class StateTree:
     """The Merkle tree of one state, with the index of every leaf."""
 
@@ -171,7 +154,7 @@ class StateTree:
     def after_block(self, state: State, events: Iterable[Event], signers: Iterable[str]) -> bytes:
         """Update the leaves a block may have changed (see the module docstring); return the root."""
         events = list(events)
-        keys: set[LeafKey] = {(ACCOUNT, owner, sub) for owner, sub in accounts_in(state, events)}
+        keys: set[LeafKey] = {(ACCOUNT, owner, sub) for owner, sub in accounts_named(state, events)}
         keys |= {(SIGNER, s, 0) for s in signers}
         for ev in events:
             if ev.kind in ("AgentAuthorised", "AgentRevoked"):

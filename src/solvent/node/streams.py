@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from solvent.core.events import Event
+from solvent.core.units import parse_account
 from solvent.node.node import BlockInfo, Node
 from solvent.node.views import account_view, book_levels
 
@@ -59,12 +60,11 @@ def _event_json(ev: Event) -> dict[str, Any]:
 
 
 def _accounts_named(ev: Event) -> list[str]:
+    """The user accounts (``0x…/sub``) an event names, as it names them."""
     names = []
     for value in ev.data.values():
-        if isinstance(value, str) and "/" in value:
-            owner, _, sub = value.rpartition("/")
-            if owner.startswith("0x") and sub.isdigit():
-                names.append(value)
+        if isinstance(value, str) and (key := parse_account(value)) and key[0].startswith("0x"):
+            names.append(value)
     return names
 
 
