@@ -19,7 +19,16 @@ from solvent.core.engine import apply
 from solvent.core.errors import ProtocolError
 from solvent.core.events import Event
 from solvent.core.state import State
-from solvent.core.tx import AuthoriseAgent, CancelAll, PlaceOrder, SetTime, Signed, Transfer, Withdraw
+from solvent.core.tx import (
+    AuthoriseAgent,
+    CancelAll,
+    ModifyOrder,
+    PlaceOrder,
+    SetTime,
+    Signed,
+    Transfer,
+    Withdraw,
+)
 from solvent.core.units import SIZE_ONE
 from solvent.defaults import usd
 from solvent.node.keccak import keccak256
@@ -28,6 +37,7 @@ from solvent.node.state_root import (
     _GLOBAL_FIELDS,
     ACCOUNT,
     LEAF_FIELDS,
+    ORDER,
     SIGNER,
     StateTree,
     all_leaf_keys,
@@ -121,7 +131,7 @@ def test_every_field_of_the_state_is_in_some_leaf() -> None:
     assert covered == {f.name for f in dataclasses.fields(State)}
 
 
-def random_flow(seed: int, blocks: int) -> None:
+def random_flow(seed: int, blocks: int) -> StateTree:
     """Apply random blocks; after each, the incremental root equals a fresh build's."""
     rng = random.Random(seed)
     state = ready_state()
@@ -138,9 +148,16 @@ def random_flow(seed: int, blocks: int) -> None:
         for _ in range(rng.randint(0, 8)):
             owner = addr(rng.choice(roles))
             kind = rng.random()
-            if kind < 0.6:
+            mine = sorted(state.markets["BTC-PERP"].book.by_account.get((owner, 0), ()))
+            if kind < 0.5:
                 price = usd(str(rng.randint(99_000, 101_000)))
                 payload: object = PlaceOrder(owner, 0, "BTC-PERP", rng.random() < 0.5, SIZE_ONE // 100, price)
+            elif kind < 0.6 and mine:
+                # Shrinking keeps the order (and its priority); a new price re-places it.
+                order = state.markets["BTC-PERP"].book.orders[rng.choice(mine)]
+                price = order.price if rng.random() < 0.5 else usd(str(rng.randint(99_000, 101_000)))
+                size = rng.choice([order.size, order.size // 2, SIZE_ONE // 50])
+                payload = ModifyOrder(owner, 0, "BTC-PERP", order.id, price, size)
             elif kind < 0.75:
                 payload = Transfer(owner, 0, 1, "USDC", usd("10"))
             elif kind < 0.85:
@@ -158,8 +175,32 @@ def random_flow(seed: int, blocks: int) -> None:
         # Numbering follows history (first appearance), so the fresh build takes the same one.
         assert set(all_leaf_keys(state)) <= set(tree.index)
         assert root == StateTree.build(state, tree.index).root()
+        resting = {(ORDER, "BTC-PERP", i) for i in state.markets["BTC-PERP"].book.orders}
+        assert {k for k in tree.index if k[0] == ORDER} == resting
+    return tree
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_the_incremental_state_root_equals_a_fresh_build(seed: int) -> None:
     random_flow(seed, 25)
+
+
+def test_orders_leave_their_slots_to_new_orders() -> None:
+    """The tree is as wide as the live state: every slot below its width is used or free."""
+    tree = random_flow(7, 60)
+    width = len(tree.index) + len(tree.free)
+    assert sorted(list(tree.index.values()) + tree.free) == list(range(width))
+    assert len(tree.tree) <= width
+
+
+def test_a_resting_order_is_proven_by_its_own_leaf() -> None:
+    state = ready_state()
+    maker = addr("maker")
+    apply(state, Signed(maker, 1, 0, PlaceOrder(maker, 0, "BTC-PERP", True, SIZE_ONE // 100, usd("99000"))))
+    tree = StateTree.build(state)
+    (order_id,) = state.markets["BTC-PERP"].book.orders
+    index, siblings = tree.proof((ORDER, "BTC-PERP", order_id))
+    encoding = leaf_encoding(state, (ORDER, "BTC-PERP", order_id))
+    words = abi_encode(["uint8", "bytes32", "uint64"], [ORDER, keccak256(b"BTC-PERP"), order_id])
+    assert encoding[:96] == words
+    assert verify_proof(tree.root(), keccak256(encoding), index, siblings)

@@ -7,6 +7,7 @@ snapshot + replay equals full replay; ``verify`` finds the first bad block.
 """
 
 import dataclasses
+import json
 import sqlite3
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from solvent.core.errors import BadSignature, Malformed, WrongDomain
 from solvent.core.tx import AuthoriseAgent, Deposit, PlaceOrder, PriceReport, RevokeAgent, Tx, Withdraw
 from solvent.core.units import SIZE_ONE
 from solvent.defaults import usd
-from solvent.node.chain import Receipt, Submission, decode_submission, sign_submission
+from solvent.node.chain import Receipt, Submission, block_body, decode_submission, sign_submission
 from solvent.node.eip712 import Domain
 from solvent.node.genesis import GenesisConfig, dev_address, dev_key
 from solvent.node.log import DB_NAME, CorruptLog
@@ -282,3 +283,19 @@ def test_adv23_a_torn_tail_is_dropped_and_reported(venue: Venue, tmp_path: Path)
     assert node.height == before  # the torn block is gone, every block before it is there
     node.close()
     assert verify(crashed).ok
+
+
+def test_the_log_holds_each_submission_as_canonical_json_that_decodes_to_it() -> None:
+    """The sequencer joins the texts made where submissions were decoded; the bytes are those of
+    encoding the whole block at once, and decoding a logged text gives the submission back."""
+    domain = GenesisConfig().domain
+    signed = sign_submission(ALICE, domain, Withdraw(A, 0, "USDC", usd("1")), 7, idempotency_key="k-1")
+    sent = signed.to_json()
+    del sent["expires"]  # a client may leave the default (0) out: the log keeps the object as sent
+    decoded = decode_submission(sent)
+    assert decoded == signed and decoded.text is not None
+    assert decode_submission(json.loads(decoded.text)) == signed
+    txs = [decoded.log_text(), signed.log_text()]
+    whole = {"height": 3, "time": 1_700_000_000, "txs": [json.loads(t) for t in txs]}
+    at_once = json.dumps(whole, sort_keys=True, separators=(",", ":")).encode()
+    assert block_body(3, 1_700_000_000, txs) == at_once

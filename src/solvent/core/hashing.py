@@ -20,28 +20,28 @@ from sortedcontainers import SortedDict, SortedList
 from solvent.core.state import State
 
 
-def _canonical(value: object) -> object:
+def canonical(value: object) -> object:
     if isinstance(value, bool | int | str) or value is None:
         return value
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, SortedDict):
         # Book side: levels sorted by price, each level's orders in time priority.
-        return [[k, [[i, _canonical(o)] for i, o in level.items()]] for k, level in value.items()]
+        return [[k, [[i, canonical(o)] for i, o in level.items()]] for k, level in value.items()]
     if isinstance(value, dict):
-        return [[_canonical(k), _canonical(value[k])] for k in sorted(value)]
+        return [[canonical(k), canonical(value[k])] for k in sorted(value)]
     if isinstance(value, set | frozenset):
-        return sorted(_canonical(v) for v in value)  # type: ignore[type-var]
+        return sorted(canonical(v) for v in value)  # type: ignore[type-var]
     if isinstance(value, list | tuple | SortedList):
-        return [_canonical(v) for v in value]
+        return [canonical(v) for v in value]
     if is_dataclass(value) and not isinstance(value, type):
-        return [_canonical(getattr(value, f.name)) for f in fields(value)]
+        return [canonical(getattr(value, f.name)) for f in fields(value)]
     raise TypeError(f"Invariant: cannot encode {type(value).__name__}")
 
 
 def encode_record(value: object) -> bytes:
     """Return the canonical encoding of any part of the state (a record, a dict, a list)."""
-    return json.dumps(_canonical(value), separators=(",", ":")).encode()
+    return json.dumps(canonical(value), separators=(",", ":")).encode()
 
 
 def encode_state(state: State) -> bytes:

@@ -31,7 +31,7 @@ The genesis block (height 0) is ``{"height": 0, "time", "genesis": config}``
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from solvent.core.codec import decode_tx, encode_tx
@@ -59,6 +59,15 @@ class Submission:
     signer: str
     signature: bytes
     idempotency_key: str | None = None
+    # Its canonical JSON text as the log stores it, made where it was decoded (a verifier
+    # worker, off the sequencer's core); None for one built in process (``log_text`` makes it).
+    text: str | None = field(default=None, compare=False, repr=False)
+
+    def log_text(self) -> str:
+        """The submission as the log holds it: canonical JSON (sorted keys, no spaces)."""
+        if self.text is not None:
+            return self.text
+        return canonical_json(self.to_json())
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -73,6 +82,10 @@ class Submission:
         if self.idempotency_key is not None:
             out["idempotency_key"] = self.idempotency_key
         return out
+
+
+def canonical_json(obj: object) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
 _SUBMISSION_FIELDS = ("tx", "nonce", "expires", "chain_id", "venue", "signer", "signature", "idempotency_key")
@@ -118,6 +131,9 @@ def decode_submission(obj: object) -> Submission:
         signer,
         raw,
         key,
+        # Every field of ``obj`` was read and checked above, so decoding this text again gives
+        # this submission: the log may hold the client's object as sent, in canonical form.
+        canonical_json(obj),
     )
 
 
@@ -169,10 +185,10 @@ def receipt_of(events: list[Event], height: int, index: int) -> Receipt:
     return Receipt("applied", height, index, events)
 
 
-def block_body(height: int, time: int, txs: list[dict[str, Any]]) -> bytes:
-    return json.dumps(
-        {"height": height, "time": time, "txs": txs}, sort_keys=True, separators=(",", ":")
-    ).encode()
+def block_body(height: int, time: int, txs: list[str]) -> bytes:
+    """The block as logged: canonical JSON of ``{"height", "time", "txs"}``, joined from each
+    transaction's canonical text (the same bytes as encoding the whole object at once)."""
+    return f'{{"height":{height:d},"time":{time:d},"txs":[{",".join(txs)}]}}'.encode()
 
 
 @dataclass(slots=True)

@@ -39,7 +39,6 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from solvent.core.engine import apply
 from solvent.core.errors import ProtocolError
@@ -81,7 +80,7 @@ class BlockInfo:
     height: int
     time: int
     root: bytes
-    txs: list[dict[str, Any]]  # logged transactions (submission + signer)
+    txs: list[Submission]  # the logged transactions
     receipts: list[Receipt]
     events: list[Event]  # the block's events in order (SetTime's first)
 
@@ -249,7 +248,7 @@ class Node:
             state = self.state
             events = apply(state, SetTime(now))
             included: list[tuple[_Pending, Receipt]] = []
-            txs: list[dict[str, Any]] = []
+            txs: list[Submission] = []
             signers: set[str] = set()
             for pending in batch:
                 sub = pending.submission
@@ -260,12 +259,13 @@ class Node:
                     self._forget(pending)
                     continue
                 receipt = receipt_of(tx_events, height, len(txs))
-                txs.append(sub.to_json())
+                txs.append(sub)
                 events += tx_events
                 signers.add(pending.signer)
                 included.append((pending, receipt))
             root = self.tree.after_block(state, events, signers)
-            self.log.append(height, block_body(height, now, txs), root)  # durable from here
+            body = block_body(height, now, [sub.log_text() for sub in txs])
+            self.log.append(height, body, root)  # durable from here
             self.height = height
             if height % self.config.snapshot_every == 0:
                 self.log.save_snapshot(height, state, self.tree.index, root)
