@@ -140,6 +140,10 @@ def test_window_and_shift() -> None:
         path.price_at(path.start - 1)
     with pytest.raises(ValueError):
         path.window(path.time(90), 20)
+    real = episode_paths("2024-08-05")["BTC"]
+    part = real.window(real.time(10), 5)
+    assert part.lows is not None and real.lows is not None
+    assert part.lows[0] == part.prices[0] and part.lows[1:] == real.lows[11:16]
 
 
 # --- Synthetic paths ----------------------------------------------------------------------------

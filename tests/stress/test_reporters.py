@@ -2,6 +2,9 @@
 Oracle reporters of the stress lab, applied to Fixture F through the real core.
 """
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 from tests.core.fixtures import T0, listed_state
@@ -172,3 +175,34 @@ def test_the_schedule_reports_once_per_due_time() -> None:
     assert counts == [5, 5, 0, 0, 5, 0, 0, 5, 0, 0, 5, 0, 0]
     stamps = [r.timestamp for t in range(T0 + 130, T0 + 400, 7) for r in rs.reports_at(t, path)]
     assert stamps == sorted(stamps)
+
+
+RUN = """
+from solvent.stress.congestion import ChainModel, gwei
+from solvent.stress.paths import episode_paths, rolling_vol, synthetic
+from solvent.stress.reporters import ReporterModel, ReporterSet
+out = []
+for kind in ("gbm", "jumps", "garch", "depeg"):
+    out.append(repr(synthetic(kind, 5, steps=500)))
+path = episode_paths("2025-10-10")["BTC"]
+rs = ReporterSet("BTC", models=ReporterModel(noise_bps=10, stale_prob=0.2), seed=5)
+chain = ChainModel(5, start=path.start)
+for k, (t, vol) in enumerate(zip(path.times(), rolling_vol(path, 15))):
+    out += map(repr, rs.reports_at(t, path))
+    chain.advance(t, vol)
+    chain.submit(k, gwei(40), 300_000, t)
+    out.append(repr(chain.included(t)))
+print(out)
+"""
+
+
+def test_a_run_is_the_same_in_another_process() -> None:
+    # String hashing is salted per process (PYTHONHASHSEED): nothing may depend on it.
+    outputs = []
+    for salt in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": salt}
+        done = subprocess.run(
+            [sys.executable, "-c", RUN], env=env, capture_output=True, text=True, check=True
+        )
+        outputs.append(done.stdout)
+    assert outputs[0] == outputs[1] and len(outputs[0]) > 10_000

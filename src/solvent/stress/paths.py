@@ -129,8 +129,8 @@ class PricePath:
     def __post_init__(self) -> None:
         if self.step_s <= 0:
             raise ValueError(f"step_s must be positive, was {self.step_s}")
-        if not self.prices:
-            raise ValueError("a path needs at least one price")
+        if not self.prices or min(self.prices) <= 0:
+            raise ValueError("a path needs at least one price, and every price positive")
         for extremes in (self.lows, self.highs):
             if extremes is not None and len(extremes) != len(self.prices):
                 raise ValueError("lows and highs need one value per price")
@@ -180,14 +180,11 @@ class PricePath:
             raise ValueError(
                 f"{self.name} has {self.steps - first} steps from {self.time(first)}, fewer than {steps}"
             )
-        cut = slice(first, last + 1)
-        return replace(
-            self,
-            start=self.time(first),
-            prices=self.prices[cut],
-            lows=None if self.lows is None else self.lows[cut],
-            highs=None if self.highs is None else self.highs[cut],
-        )
+        prices = self.prices[first : last + 1]
+        # The first point's extremes become its own price, as at any path's start.
+        lows = None if self.lows is None else (prices[0], *self.lows[first + 1 : last + 1])
+        highs = None if self.highs is None else (prices[0], *self.highs[first + 1 : last + 1])
+        return replace(self, start=self.time(first), prices=prices, lows=lows, highs=highs)
 
     def shifted(self, start: int) -> "PricePath":
         """Return the same prices starting at ``start`` (e.g. a state's genesis time)."""
