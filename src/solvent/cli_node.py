@@ -2,7 +2,7 @@
 The node's commands of the ``solvent`` command line.
 
     solvent node [--data DIR] [--port 8545] [--deployment fixture_f] [--block-ms 100]
-    solvent verify DATA_DIR
+    solvent verify DATA_DIR [--workers 2]
     solvent account URL OWNER [--sub N] [--json]
     solvent order URL (--key HEX | --dev NAME) MARKET buy|sell SIZE [PRICE] [--tif GTC|IOC|FOK]
     solvent oracle URL --asset BTC --file PRICES.csv [--dev-reporters 3] [--interval 1.0]
@@ -47,6 +47,9 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     node.add_argument("--block-ms", type=int, default=100, help="block interval in milliseconds")
     check = sub.add_parser("verify", help="re-execute a node's log from genesis and compare every root")
     check.add_argument("data")
+    check.add_argument(
+        "--workers", type=int, default=2, help="processes checking signatures ahead of the replay (0: none)"
+    )
     account = sub.add_parser("account", help="show an account")
     account.add_argument("url")
     account.add_argument("owner")
@@ -118,7 +121,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     console = Console()
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("replaying blocks", total=None)
-        report = verify(args.data, progress=lambda height: progress.update(task, completed=height))
+        report = verify(
+            args.data,
+            progress=lambda height: progress.update(task, completed=height),
+            workers=max(0, args.workers),
+        )
     rate = report.txs / report.seconds if report.seconds else 0.0
     if report.ok:
         console.print(

@@ -4,13 +4,19 @@ The API through real HTTP and WebSocket, against a node started by the test.
 The SDK signs and submits; every read endpoint answers; refusals come back as
 JSON with the core's code; streams give a snapshot, then deltas with gapless
 sequence numbers, and a reconnect with ``from`` resumes without a gap.
+Batches of submissions are checked by the server's pool of worker processes
+and answered item by item, in order, exactly as checks one at a time answer.
 """
 
 import asyncio
+import dataclasses
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,12 +25,14 @@ import websockets
 from solvent.core.tx import AuthoriseAgent, Deposit, PlaceOrder, PriceReport, Withdraw
 from solvent.core.units import SIZE_ONE
 from solvent.defaults import usd
+from solvent.node.api import create_app
 from solvent.node.genesis import GenesisConfig, dev_address, dev_key
 from solvent.node.keccak import keccak256
 from solvent.node.merkle import verify_proof
 from solvent.node.node import NodeConfig
 from solvent.node.server import NodeServer
 from solvent.node.state_root import ACCOUNT
+from solvent.node.verifier import Checked, Verifier
 from solvent.sdk import AsyncClient, Client, NodeError
 
 ALICE, BOB, BOT = dev_key("alice"), dev_key("bob"), dev_key("alice-bot")
@@ -168,3 +176,86 @@ def test_history_of_fills_funding_pnl_and_trades(server: NodeServer) -> None:
     assert isinstance(alice.get(f"/accounts/{A}/0/funding"), list)
     assert isinstance(alice.get("/markets/BTC-PERP/funding"), list)
     assert set(alice.get(f"/accounts/{A}/0/adl")) == {p["market"] for p in view["positions"]}
+
+
+# --- submissions checked in the pool ------------------------------------------------------
+
+
+def mixed_batch(alice: Client) -> list[dict[str, Any]]:
+    """Valid orders among every kind of refusal the check makes, and a retried idempotency key."""
+    good = [alice.sign(order(A, True, str(97_000 + 10 * i))) for i in range(4)]
+    keyed = alice.sign(order(A, True, "97100"), idempotency_key=f"batch-{good[0]['nonce']}")
+    tampered = {**alice.sign(order(A, True, "97200")), "nonce": good[0]["nonce"] + 10**6}
+    other_chain = {**alice.sign(order(A, True, "97300")), "chain_id": 1}
+    return [
+        good[0],
+        tampered,
+        good[1],
+        other_chain,
+        {**good[2], "extra": 1},
+        keyed,
+        {"tx": {"tx": "Nope"}},
+        good[3],
+        keyed,
+    ]
+
+
+EXPECTED = [None, "BadSignature", None, "WrongDomain", "Malformed", None, "Malformed", None, None]
+
+
+def test_a_batch_is_checked_in_the_pool_and_answered_in_order(
+    server: NodeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert server.verifier.kind == "process" and server.verifier.worker_pids()
+    batches: list[int] = []
+    submit = server.verifier.submit
+
+    def counted(objs: Sequence[object]) -> "Future[list[Checked]]":
+        batches.append(len(objs))
+        return submit(objs)
+
+    monkeypatch.setattr(server.verifier, "submit", counted)
+    alice = Client(server.url, ALICE)
+    body = mixed_batch(alice)
+    answers = httpx.post(f"{server.url}/txs", json=body, timeout=30).json()
+    assert batches == [len(body)]
+    assert [a["error"]["error"] if a["status"] == "refused" else None for a in answers] == EXPECTED
+    assert all(a["status"] == "applied" for a, e in zip(answers, EXPECTED, strict=True) if e is None)
+    assert answers[1]["error"]["code"] == 7001 and answers[3]["error"]["code"] == 7002
+    first, again = answers[5], answers[8]
+    assert (again["height"], again["index"]) == (first["height"], first["index"])
+    heights = [(a["height"], a["index"]) for a in answers if a["status"] == "applied"]
+    assert heights[:4] == sorted(heights[:4])  # queued in the request's order
+    retried = httpx.post(f"{server.url}/tx", json=body[5]).json()  # the key, in another request
+    assert retried["height"] == first["height"]
+    # A small request is checked on the event loop, with the same answers.
+    small = httpx.post(f"{server.url}/txs", json=[body[1], body[3]]).json()
+    assert batches == [len(body)] and [a["error"]["error"] for a in small] == EXPECTED[1:4:2]
+
+
+def test_a_batch_without_waiting_is_queued_then_applied(server: NodeServer) -> None:
+    alice = Client(server.url, ALICE)
+    body = mixed_batch(alice)[:5]
+    answers = httpx.post(f"{server.url}/txs", params={"wait": False}, json=body).json()
+    assert [a["status"] for a in answers] == ["queued", "refused", "queued", "refused", "refused"]
+    deadline = time.monotonic() + 10
+    while alice.signer_info(A)["highest_nonce"] < body[2]["nonce"]:
+        assert time.monotonic() < deadline, "the queued orders were never applied"
+        time.sleep(0.02)
+
+
+def test_a_broken_pool_leaves_the_checks_to_the_event_loop(
+    server: NodeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(objs: Sequence[object]) -> "Future[list[Checked]]":
+        raise BrokenProcessPool("a worker was killed")
+
+    monkeypatch.setattr(server.verifier, "submit", broken)
+    answers = httpx.post(f"{server.url}/txs", json=mixed_batch(Client(server.url, ALICE))).json()
+    assert [a["error"]["error"] if a["status"] == "refused" else None for a in answers] == EXPECTED
+
+
+def test_the_api_checks_in_the_node_domain(server: NodeServer) -> None:
+    other = dataclasses.replace(server.node.domain, chain_id=1)
+    with pytest.raises(ValueError, match="verifier"):
+        create_app(server.node, verifier=Verifier(other, kind="inline"))

@@ -5,6 +5,12 @@ Running a node: the sequencer thread plus the API on uvicorn, in one process.
 tests and the demo start in a background thread (``start`` / ``stop``, or as
 a context manager): it binds the port first, so ``url`` is known before any
 request, and stops the sequencer after the last request is answered.
+
+It owns the API's signature checker (``node.verifier.Verifier``):
+``verifier_workers`` worker processes by default, started (and their imports
+done) before the first request is accepted and shut down after the last is
+answered; ``verifier_kind="thread"`` or ``"inline"`` (on the event loop, no
+processes) for tests and small machines.
 """
 
 import socket
@@ -20,6 +26,7 @@ from solvent.node.genesis import GenesisConfig
 from solvent.node.history import History
 from solvent.node.node import Node, NodeConfig
 from solvent.node.streams import StreamHub
+from solvent.node.verifier import Kind, Verifier
 
 
 class NodeServer:
@@ -32,17 +39,20 @@ class NodeServer:
         config: NodeConfig | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        verifier_workers: int = 2,
+        verifier_kind: Kind = "process",
     ) -> None:
         self.node = Node(directory, genesis, config)
         self.hub = StreamHub(self.node)
         self.history = History(self.node)
-        self.app = create_app(self.node, self.hub, self.history)
         # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only for a
         # socket created with it; without, each keep-alive request waits ~40 ms for a delayed ACK.
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind((host, port))
         self.host, self.port = self.socket.getsockname()[:2]
+        self.verifier = Verifier(self.node.domain, verifier_workers, verifier_kind)
+        self.app = create_app(self.node, self.hub, self.history, self.verifier)
         self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="off"))
         self._thread: threading.Thread | None = None
 
@@ -52,14 +62,17 @@ class NodeServer:
 
     def serve_forever(self) -> None:
         """Run in the calling thread until interrupted (Ctrl-C)."""
+        self.verifier.warm()
         self.node.start()
         try:
             self.server.run(sockets=[self.socket])
         finally:
+            self.verifier.close()
             self.node.close()
 
     def start(self) -> "NodeServer":
         """Serve from a background thread; return once requests are accepted."""
+        self.verifier.warm()
         self.node.start()
         self._thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.socket]}, name="solvent-api", daemon=True
@@ -77,6 +90,7 @@ class NodeServer:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        self.verifier.close()
         self.node.close()
         self.history.close()
         self.socket.close()

@@ -21,6 +21,13 @@ checking again; blocks are then made as usual. Nothing else is decided
 here: nonces, deadlines and the signer's authority are the core's, in the
 block.
 
+``submit_logged`` serves ``solvent verify`` (``node.verify``): one task takes
+the bodies of logged blocks and answers, for each, only whether every
+submission in it decodes and recovers to its logged signer
+(``confirm_logged``), so that little crosses back from the worker. A yes
+lets the replay trust the logged signers; for a no the replay checks that
+block itself, and reports what a serial check reports.
+
 Workers
 -------
 ``kind="process"`` (the default) runs the checks in ``workers`` processes
@@ -44,8 +51,10 @@ the one that sequences; this way ~5 µs.
 
 import copyreg
 import io
+import json
 import multiprocessing
 import pickle
+import signal
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -75,6 +84,21 @@ def check_batch(domain: Domain, objs: Sequence[object]) -> list[Checked]:
     return out
 
 
+def confirm_logged(domain: Domain, bodies: Sequence[bytes]) -> list[bool]:
+    """For each logged block body: True if every submission in it decodes and recovers, in
+    ``domain``, to its logged signer (what ``apply_block`` checks with ``check_signatures``)."""
+    return [_all_recover(domain, body) for body in bodies]
+
+
+def _all_recover(domain: Domain, body: bytes) -> bool:
+    try:
+        for obj in json.loads(body).get("txs", ()):
+            check_submission(domain, decode_submission(obj))
+    except Exception:  # whatever it is, the caller's serial replay names it
+        return False
+    return True
+
+
 # --- process workers -----------------------------------------------------------------------
 
 
@@ -98,6 +122,9 @@ _worker_domain: Domain | None = None
 def _init_worker(domain: Domain) -> None:
     global _worker_domain  # noqa: PLW0603  (one domain per worker process, set once)
     _worker_domain = domain
+    # Ctrl-C in a terminal reaches the whole process group: the owner stops and closes the
+    # pool; a worker interrupted on its own would only break the pool and print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _check_in_worker(objs: Sequence[object]) -> bytes:
@@ -108,6 +135,12 @@ def _check_in_worker(objs: Sequence[object]) -> bytes:
     pickler.dispatch_table = _DISPATCH
     pickler.dump(check_batch(_worker_domain, objs))
     return buffer.getvalue()
+
+
+def _confirm_in_worker(bodies: Sequence[bytes]) -> list[bool]:
+    if _worker_domain is None:
+        raise RuntimeError("Invariant: a verifier worker without a domain")
+    return confirm_logged(_worker_domain, bodies)
 
 
 def _loads(data: bytes) -> list[Checked]:
@@ -174,6 +207,10 @@ class Verifier:
         convert = self.kind == "process"
 
         def finish(index: int, future: "Future[Any]") -> None:
+            if future.cancelled():  # the pool was closed with the chunk still queued
+                with lock:
+                    done.cancel()
+                return
             error = future.exception()
             part = None if error is not None else _loads(future.result()) if convert else future.result()
             with lock:
@@ -195,6 +232,17 @@ class Verifier:
                 future = pool.submit(check_batch, self.domain, chunk)
             future.add_done_callback(partial(finish, index))
         return done
+
+    def submit_logged(self, bodies: Sequence[bytes]) -> "Future[list[bool]]":
+        """Confirm logged block bodies in the background, as one task (``confirm_logged``)."""
+        pool = self._pool
+        if pool is None:
+            done: Future[list[bool]] = Future()
+            done.set_result(confirm_logged(self.domain, bodies))
+            return done
+        if self.kind == "process":
+            return pool.submit(_confirm_in_worker, list(bodies))
+        return pool.submit(confirm_logged, self.domain, bodies)
 
     def check(self, objs: Sequence[object]) -> list[Checked]:
         """Check a batch and wait for the results."""
