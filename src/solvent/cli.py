@@ -7,6 +7,7 @@ The ``solvent`` command line.
                                    bots replay a real crash through a node's API (``demo_node``),
                                    then every root is verified (``make demo``)
     solvent node | verify | account | order | oracle   the node (see ``cli_node``)
+    solvent stress | sweep          the stress lab: one run, or a sweep file (see ``cli_stress``)
 
 ``replay`` exits 1 naming the line when an expectation fails or a
 transaction fails that the file did not expect to fail.
@@ -20,7 +21,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from solvent import cli_node, demo_node
+from solvent import cli_node, cli_stress, demo_node
 from solvent.scenario import (
     Replay,
     Step,
@@ -149,8 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--steps", type=int, help="with --node: bars to replay (default: the episode's window)")
     demo.add_argument("--start", help="with --node: the first bar's open time, ISO UTC (2020-03-12T06:00)")
     cli_node.register(sub)
+    cli_stress.register(sub)
     args = parser.parse_args(argv)
     handled = cli_node.dispatch(args)
+    if handled is None:
+        handled = cli_stress.dispatch(args)
     if handled is not None:
         return handled
     if args.command == "replay":

@@ -113,3 +113,18 @@ def test_ray_runs_the_same_cells(tmp_path: Path) -> None:
     on_ray = run_sweep(sweep, ray_address="local", runner=fake_run)
     local = run_sweep(sweep, workers=1, runner=fake_run)
     assert [r.row() for r in on_ray] == [r.row() for r in local]
+
+
+def test_real_lab_cells_equal_on_one_and_two_workers_and_a_bad_param_fails_its_cell() -> None:
+    data = {
+        "base": {"agents": 5, "duration_s": 1200},
+        "sets": [{"name": "baseline"}, {"name": "broken", "params": {"NOPE.field": "1"}}],
+        "episodes": ["2021-05-19"],
+        "seeds": [0],
+    }
+    sweep = expand(data)
+    one = run_sweep(sweep, workers=1)
+    two = run_sweep(sweep, workers=2)
+    assert [r.row() for r in one] == [r.row() for r in two]
+    assert [r.status for r in one] == ["ok", "failed"]
+    assert "NOPE.field" in (one[1].error or "")

@@ -130,10 +130,10 @@ def headline(summary: Mapping[str, Any]) -> dict[str, float | int | None]:
 
 
 def format_number(value: float | int | None, digits: int = 2) -> str:
-    """Return a number for a table: thousands separated, ``digits`` decimals; "–" for None."""
+    """Return a number for a table: thousands separated, ``digits`` decimals unless whole; "–" for None."""
     if value is None:
         return "–"
-    if isinstance(value, int) or (float(value).is_integer() and abs(value) >= 1000):
+    if isinstance(value, int) or float(value).is_integer():
         return f"{int(value):,}"
     return f"{value:,.{digits}f}"
 
