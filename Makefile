@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/options.py
 	$(BIN)/python bench/signing.py
 	$(BIN)/python bench/node.py
+	$(BIN)/python bench/stress.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
