@@ -1,6 +1,7 @@
 """stress.sweep: expanding a sweep file, running cells in order on 1 or 2 workers, failed cells, files."""
 
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -128,3 +129,12 @@ def test_real_lab_cells_equal_on_one_and_two_workers_and_a_bad_param_fails_its_c
     assert [r.row() for r in one] == [r.row() for r in two]
     assert [r.status for r in one] == ["ok", "failed"]
     assert "NOPE.field" in (one[1].error or "")
+
+
+def test_the_sweep_file_in_the_docs_expands() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "stress.md").read_text()
+    block = re.search(r"```toml\n(.*?)```", doc, re.DOTALL)
+    assert block is not None
+    sweep = expand(tomllib.loads(block.group(1)))
+    assert len(sweep.cells) == 3 * 4 * 2 * 2  # sets x grid x episodes x seeds
+    assert sweep.cells[-1].set == "small-fund/keeper_latency_s=30.0,BTC-PERP.base_mmf=5%"

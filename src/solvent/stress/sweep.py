@@ -86,6 +86,10 @@ class SweepConfigError(ValueError):
     """A sweep file that cannot be expanded; the message says what to change."""
 
 
+class RayMissingError(RuntimeError):
+    """``ray_address`` was given but Ray is not installed."""
+
+
 @dataclass(frozen=True)
 class Cell:
     """One run of a sweep: its place, its names and its config."""
@@ -319,7 +323,7 @@ def _run_on_ray(sweep: Sweep, address: str, runner: Runner, progress: Progress |
     try:
         import ray  # noqa: PLC0415  (an optional extra)
     except ImportError as exc:
-        raise RuntimeError(
+        raise RayMissingError(
             "--ray needs Ray, an optional extra: pip install 'solvent[ray]' (or pip install 'ray>=2.40,<3')"
         ) from exc
     started_here = not ray.is_initialized()
