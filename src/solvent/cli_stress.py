@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -209,7 +210,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
     )
     print_headline(console, result.summary)
     for name in ("summary.json", "series.csv", "report.html"):
-        console.print(f"  {out / name}", highlight=False)
+        console.print(f"  {out / name}", highlight=False, soft_wrap=True)
     return 0
 
 
@@ -249,11 +250,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         f"{len(results) - len(failed)} of {len(results)} cells ok in {time.perf_counter() - started:.1f} s"
     )
     for r in failed:
+        where = f"cell {r.cell.index} ({r.cell.set}, {r.cell.episode}, seed {r.cell.seed})"
         console.print(
-            f"  [red]failed[/] cell {r.cell.index} ({r.cell.set}, {r.cell.episode}, seed {r.cell.seed}): "
-            f"{r.error}",
-            highlight=False,
+            f"  [red]failed[/] {escape(where)}: {escape(r.error or '')}", highlight=False, soft_wrap=True
         )
     for name in ("sweep.csv", "sweep.json", "comparison.md", "report.html"):
-        console.print(f"  {out / name}", highlight=False)
+        console.print(f"  {out / name}", highlight=False, soft_wrap=True)
     return 1 if failed else 0

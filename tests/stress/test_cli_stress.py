@@ -1,6 +1,7 @@
 """solvent stress / solvent sweep: files written, summaries printed, bad input refused with exit code 2."""
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,13 @@ def test_sweep_command_writes_its_files(tmp_path: Path, capsys: pytest.CaptureFi
     ]
     for name in ("sweep.csv", "comparison.md", "report.html"):
         assert (out / name).is_file()
+
+
+def test_sweep_on_ray_without_ray_names_the_extra(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    path = tmp_path / "tiny.toml"
+    path.write_text(SWEEP)
+    assert main(["sweep", str(path), "--ray", "local", "--out", str(tmp_path / "out")]) == 2
+    assert "pip install 'solvent[ray]'" in capsys.readouterr().err

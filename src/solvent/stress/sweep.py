@@ -52,7 +52,6 @@ bad debt per 1M OI, liquidation latency p99 and minimum collateralisation).
 import concurrent.futures
 import csv
 import html
-import importlib
 import itertools
 import json
 import os
@@ -252,9 +251,9 @@ def expand(data: Mapping[str, Any], default_name: str = "sweep") -> Sweep:
 
 def lab_runner(config: LabConfig) -> RunResult:
     """Run one config in the lab (``stress.lab.run``), without progress."""
-    lab = importlib.import_module("solvent.stress.lab")  # heavy: imported where a run happens
-    result: RunResult = lab.run(config)
-    return result
+    from solvent.stress import lab  # noqa: PLC0415  (heavy: imported where a run happens)
+
+    return lab.run(config)
 
 
 def run_cell(cell: Cell, runner: Runner = lab_runner) -> CellResult:
