@@ -36,7 +36,9 @@ oracle has not reported yet: the attacker's edge) and the pool's NAV.
   than ``CancelAll`` + ``PlaceOrder``, which re-places every order; see
   ``bench`` figures in the lab's report) and ``PlaceOrder`` where an order
   filled away, only when the index moved by ``requote_frac`` of its
-  half-spread since its last quote or an order is missing.
+  half-spread since its last quote (checked every ``requote_every`` steps,
+  at a phase of its own) or an order is missing; an order within that
+  tolerance of its new price keeps its place.
 * ``LP``: ``PoolDeposit`` at the start; ``PoolRequestWithdrawal`` of all its
   shares when the pool's NAV per share has fallen ``threshold`` below its
   entry; ``PoolWithdraw`` once the cooldown allows.
@@ -155,7 +157,9 @@ class Agent:
 
 def _ioc(owner: str, market: Market, is_buy: bool, size: int, ref: int, slip: float, reduce: bool) -> Tx:
     worst = ref * (1 + slip) if is_buy else ref * (1 - slip)
-    worst_price = round_up(int(worst), market.tick) if is_buy else max(market.tick, round_down(int(worst), market.tick))
+    worst_price = (
+        round_up(int(worst), market.tick) if is_buy else max(market.tick, round_down(int(worst), market.tick))
+    )
     return PlaceOrder(
         owner,
         0,
@@ -213,7 +217,7 @@ class Trader(Agent):
         size = pos.size if pos is not None else 0
         want = self.wants(view)
         ref = view.index[self.market]
-        if want == 0 or (size > 0) == (want > 0) and size != 0:
+        if want == 0 or ((size > 0) == (want > 0) and size != 0):
             return []  # no view, or already on the right side
         if size != 0:
             # The signal turned against the position: close it (the flip waits for the next act).
@@ -246,7 +250,8 @@ class Maker(Agent):
         inventory_limit: float = 1.0,
         stress_vol_bps: float = 60.0,
         stress_move_bps: float = 150.0,
-        requote_frac: float = 0.25,
+        requote_frac: float = 0.5,
+        requote_every: int = 3,
     ) -> None:
         super().__init__(name, seed, equity)
         self.market = market
@@ -264,6 +269,8 @@ class Maker(Agent):
         self.last_ref = 0
         self.last_half = 0.0
         self.quoted: dict[int, tuple[int, int]] = {}  # client id -> (price, size) last sent
+        self.requote_every = requote_every
+        self.phase = self.rng.randrange(requote_every)
 
     def stressed(self, view: StepView) -> bool:
         return (
@@ -288,7 +295,8 @@ class Maker(Agent):
         missing = any((self.key, cid) not in book.by_client_id for cid in self.quoted)
         half_bps = self.base_bps + self.vol_mult * view.vol[self.market] * 1e4
         moved = abs(ref - self.last_ref) / ref * 1e4 if self.last_ref else math.inf
-        if not self.pulled and not missing and moved < self.requote_frac * half_bps:
+        due = moved >= self.requote_frac * half_bps and (view.k + self.phase) % self.requote_every == 0
+        if not self.pulled and not missing and not due:
             return []
         account = state.accounts[self.key]
         pos = account.positions.get(self.market)
@@ -320,8 +328,10 @@ class Maker(Agent):
                 if size <= 0:
                     continue
                 if exists:
-                    if self.quoted.get(cid) != (price, size):
-                        out.append(ReplaceOrder(self.owner, self.sub, self.market, cid, price, size))
+                    was = self.quoted.get(cid)
+                    if was is not None and abs(was[0] - price) / price * 1e4 <= self.requote_frac * half_bps:
+                        continue  # close enough: keep the order (and its time priority)
+                    out.append(ReplaceOrder(self.owner, self.sub, self.market, cid, price, size))
                 else:
                     out.append(
                         PlaceOrder(self.owner, self.sub, self.market, is_buy, size, price, client_id=cid)

@@ -50,13 +50,17 @@ deficit beyond its own collateral is paid by the domain's fund
 (``InsurancePaid``), absorbed by the counterparties of ADL at the
 bankruptcy price (``Deleveraged``: |size x mark - notional| at the mark
 after the liquidation), charged to other accounts (``SocialisedLoss``), or
-left owed (``UncoveredDeficit``); ``total`` is the sum of the four. A
+left owed (``UncoveredDeficit``); ``uncovered`` also counts, at the end
+of the run, every account's value below zero: debt still owed, by accounts
+whose liquidation is still due or whose owner closed a position at a loss
+beyond its collateral (the core lets a reduce-only order do that and no
+event records it). ``total`` is the sum of the four. A
 keeper's reward topped up from the fund is a cost of liquidation, not bad
 debt.
 
 Sampling
 --------
-Series are sampled every ``sample_every = ceil(steps / 288)`` steps (and
+Series are sampled every ``sample_every = ceil(steps / 144)`` steps (and
 at the last); ``collateralisation`` (every account's ``cross_risk``) is
 computed at those points only, so its minimum is over the sampled steps.
 """
@@ -66,7 +70,7 @@ import math
 import random
 import time as wallclock
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -75,7 +79,7 @@ import numpy as np
 
 from solvent.core.engine import apply, genesis
 from solvent.core.errors import ProtocolError
-from solvent.core.events import Event
+from solvent.core.events import Event, accounts_named
 from solvent.core.hashing import state_hash
 from solvent.core.margin import cross_risk
 from solvent.core.pool import pool_equity
@@ -96,7 +100,7 @@ from solvent.core.tx import (
 )
 from solvent.core.units import QUOTE_DECIMALS, QUOTE_ONE, SIZE_ONE, parse_account
 from solvent.defaults import GENESIS, GENESIS_TIME, GOVERNOR, TREASURY, reporters
-from solvent.keeper.keeper import Keeper
+from solvent.keeper.keeper import Keeper, Underwater
 from solvent.keeper.risk_index import CROSS, RowKey
 from solvent.scenario import (
     SIZE_DECIMALS,
@@ -115,7 +119,8 @@ from solvent.stress.result import RunResult
 GENESIS_PRICES = {"BTC": "100000", "ETH": "3000", "ALT": "1", "USDT": "1"}  # quote units
 KEEPER_GAS = 300_000
 USER_GAS = 150_000
-KEEPER_LOOK_TOP = 8  # a keeper schedules at most this many of the deepest buckets per look
+KEEPER_LOOK_TOP = 16  # a keeper schedules at most this many of the deepest buckets per look
+KEEPER_CROWD = 3  # a keeper leaves a bucket that this many keepers are already liquidating
 VOL_WINDOW = 30  # steps of the agents' and the chain's realised volatility
 
 
@@ -126,7 +131,9 @@ class ConservationError(RuntimeError):
 # --- setup -----------------------------------------------------------------------------------
 
 
-def _split_params(params: dict[str, str], state: State) -> tuple[dict[str, dict[str, str]], list[tuple[str, str, str]]]:
+def _split_params(
+    params: dict[str, str], state: State
+) -> tuple[dict[str, dict[str, str]], list[tuple[str, str, str]]]:
     """Return the ListMarket overrides per market and the other (key, field, value) overrides."""
     listing: dict[str, dict[str, str]] = {}
     rest: list[tuple[str, str, str]] = []
@@ -169,7 +176,8 @@ def build_state(config: LabConfig) -> State:
     insurance = {k: _human("insurance", v) for k, f, v in rest if f == "insurance"}
     state = genesis(GOVERNOR)
     apply(state, SetTime(GENESIS_TIME))
-    for tx in txs:
+    for original in txs:
+        tx = original
         if isinstance(tx, ListMarket):
             changes: dict[str, Any] = {f: _human(f, v) for f, v in listing.get(tx.market, {}).items()}
             if config.margin == "fixed":
@@ -209,11 +217,11 @@ def build_state(config: LabConfig) -> State:
     return state
 
 
-def _main_asset(assets: Any) -> str:
+def _main_asset(assets: Iterable[str]) -> str:
     for asset in ("BTC", "ALT", "USDT"):
         if asset in assets:
             return asset
-    return sorted(assets)[0]
+    return min(assets)
 
 
 def build_paths(config: LabConfig, state: State, t0: int) -> dict[str, PricePath]:
@@ -224,7 +232,9 @@ def build_paths(config: LabConfig, state: State, t0: int) -> dict[str, PricePath
         full = episode_paths(config.episode, config.step_s)
         main = full[_main_asset(full)]
         if main.steps < steps:
-            raise ValueError(f"{config.episode} has {main.steps} steps of {config.step_s} s, fewer than {steps}")
+            raise ValueError(
+                f"{config.episode} has {main.steps} steps of {config.step_s} s, fewer than {steps}"
+            )
         if config.start is not None:
             first = main.index_at(parse_time(config.start))
         else:
@@ -248,7 +258,12 @@ def build_paths(config: LabConfig, state: State, t0: int) -> dict[str, PricePath
         if asset not in paths:
             price = to_price(GENESIS_PRICES.get(asset, "1"))
             paths[asset] = PricePath(
-                f"constant:{asset}", asset, t0, config.step_s, (price,) * (steps + 1), "constant: genesis price"
+                f"constant:{asset}",
+                asset,
+                t0,
+                config.step_s,
+                (price,) * (steps + 1),
+                "constant: genesis price",
             )
     return paths
 
@@ -271,7 +286,7 @@ def population_counts(config: LabConfig) -> dict[str, int]:
     the mix has keepers, at least one keeper."""
     total = sum(config.mix.values())
     shares = {k: config.mix.get(k, 0.0) / total * config.agents for k in ag_kinds()}
-    counts = {k: int(math.floor(v)) for k, v in shares.items()}
+    counts = {k: math.floor(v) for k, v in shares.items()}
     left = config.agents - sum(counts.values())
     for k in sorted(shares, key=lambda k: (-(shares[k] - counts[k]), k))[:left]:
         counts[k] += 1
@@ -304,7 +319,9 @@ def build_agents(config: LabConfig, state: State, index: dict[str, int], traded:
     out: list[ag.Agent] = []
     n_traders = counts["trend"] + counts["meanrev"]
     per_market = max(1, n_traders // max(1, len(traded)))
-    maker_markets = traded + (["ALT-PERP"] if "ALT-PERP" in state.markets and "ALT-PERP" not in traded else [])
+    maker_markets = traded + (
+        ["ALT-PERP"] if "ALT-PERP" in state.markets and "ALT-PERP" not in traded else []
+    )
     n_makers_per = max(1, counts["maker"] // max(1, len(maker_markets)))
     for kind in ("trend", "meanrev"):
         for i in range(counts[kind]):
@@ -314,9 +331,22 @@ def build_agents(config: LabConfig, state: State, index: dict[str, int], traded:
             cap = _cap_notional(state, market, index[market])
             scale = max(50 * QUOTE_ONE, 0.5 * cap / (per_market * config.leverage * 3.0))
             equity = int(ag.pareto(rng, scale))
-            lev = min(rng.lognormvariate(math.log(config.leverage) - 0.125, 0.5), 0.95 * m.margin.max_leverage)
+            lev = min(
+                rng.lognormvariate(math.log(config.leverage) - 0.125, 0.5), 0.95 * m.margin.max_leverage
+            )
             lookback = rng.choice((5, 15, 60) if kind == "trend" else (5, 15))
-            out.append(ag.Trader(name, f"{config.seed}/{name}", kind, market, equity, lev, lookback, z=rng.uniform(0.5, 1.5)))
+            out.append(
+                ag.Trader(
+                    name,
+                    f"{config.seed}/{name}",
+                    kind,
+                    market,
+                    equity,
+                    lev,
+                    lookback,
+                    z=rng.uniform(0.5, 1.5),
+                )
+            )
     for i in range(counts["maker"]):
         name = f"maker-{i}"
         market = maker_markets[i % len(maker_markets)]
@@ -371,6 +401,19 @@ class _Lab:
         self.latencies: list[int] = []
         self.liq_in_interval = 0
         self.owner_agent: dict[str, ag.Agent] = {}
+        self.unseen: list[Event] = []
+        self.contested: Counter[RowKey] = Counter()  # keepers with a liquidation of the row in flight
+
+    def scan(self) -> list[Underwater]:
+        """Return the confirmed liquidatable buckets, deepest first, after bringing the index
+        up to date with every event since the last scan (one refresh per touched account)."""
+        index = self.scanner.ensure_index(self.state)
+        index.sync_prices(self.state)
+        touched = accounts_named(self.state, self.unseen)
+        self.unseen = []
+        if touched:
+            index.refresh(self.state, touched)
+        return self.scanner.underwater(self.state)
 
     # -- applying --
 
@@ -383,7 +426,7 @@ class _Lab:
                 self.liq_refused[error.name] += 1
             return None
         self.applied += 1
-        self.scanner.observe(self.state, events)
+        self.unseen.extend(events)  # the scan's index catches up once per look (``scan``)
         self._tally(events)
         return events
 
@@ -499,6 +542,12 @@ def run(config: LabConfig, progress: Callable[[int, int], None] | None = None) -
     seq = 0
     log_index: dict[str, list[float]] = {m: [math.log(index[m])] for m in market_ids}
 
+    def _release(keeper: ag.KeeperAgent, row: RowKey) -> None:
+        if keeper.pending.pop(row, None) is not None:
+            lab.contested[row] -= 1
+            if lab.contested[row] <= 0:
+                del lab.contested[row]
+
     def user_send(agent: ag.Agent, tx: Tx) -> None:
         nonlocal seq
         if chain is None:
@@ -514,7 +563,7 @@ def run(config: LabConfig, progress: Callable[[int, int], None] | None = None) -
         nonlocal seq
         keeper = keepers[number]
         if chain is None:
-            keeper.pending.pop(row, None)
+            _release(keeper, row)
             keeper.sent += 1
             lab.apply(tx)
             return
@@ -534,13 +583,13 @@ def run(config: LabConfig, progress: Callable[[int, int], None] | None = None) -
             chain_stats["delay"] += at - chain.status[tx_id].submitted
             lab.set_time(at)
             if row is not None and isinstance(agent, ag.KeeperAgent):
-                agent.pending.pop(row, None)
+                _release(agent, row)
             lab.apply(tx)
         for tx_id in chain.dropped(at):
             agent, _, row = chain_pending.pop(tx_id)
             chain_stats["dropped"] += 1
             if row is not None and isinstance(agent, ag.KeeperAgent):
-                agent.pending.pop(row, None)  # retried at the keeper's next look
+                _release(agent, row)  # retried at the keeper's next look
 
     def run_due(until: int, inclusive: bool, k: int) -> None:
         while True:
@@ -557,10 +606,15 @@ def run(config: LabConfig, progress: Callable[[int, int], None] | None = None) -
             else:
                 block(int(blk), k)
 
-    sample_every = max(1, math.ceil(steps / 288))
+    sample_every = max(1, math.ceil(steps / 144))
     series: dict[str, list[Any]] = {"t": []}
     oi_track: dict[str, list[int]] = {m: [] for m in market_ids}
-    coll = {"min_ratio": None, "min_at": None, "accounts_below_mm_max": 0, "negative_equity_max": 0}
+    coll: dict[str, Any] = {
+        "min_ratio": None,
+        "min_at": None,
+        "accounts_below_mm_max": 0,
+        "negative_equity_max": 0,
+    }
     insurance_start = dict(state.insurance)
     insurance_min = dict(state.insurance)
     pool_id = sorted(state.pools)[0] if state.pools else None
@@ -652,34 +706,51 @@ def run(config: LabConfig, progress: Callable[[int, int], None] | None = None) -
                 else:
                     user_send(agent, tx)
         # Keepers look at the shared scan and schedule at their latency.
-        found = lab.scanner.underwater(state)
+        found = lab.scan()
         for item in found:
             lab.first_seen.setdefault(item.row, t)
         top = found[:KEEPER_LOOK_TOP]
         for number in sorted(range(len(keepers)), key=lambda _: order_rng.random()):
             keeper = keepers[number]
             for item in top:
-                if item.row in keeper.pending:
+                if item.row in keeper.pending or lab.contested[item.row] >= KEEPER_CROWD:
                     continue
-                tx = keeper_objs[number].tx_for(state, item)
-                if tx is None:
+                liq = keeper_objs[number].tx_for(state, item)
+                if liq is None:
                     continue
-                due = t + int(round(keeper.latency_s))
+                due = t + round(keeper.latency_s)
                 keeper.pending[item.row] = due
+                lab.contested[item.row] += 1
                 seq += 1
-                heapq.heappush(heap, (due, seq, number, item.row, tx))
+                heapq.heappush(heap, (due, seq, number, item.row, liq))
         run_due(t, True, k)
         record(k)
         if progress is not None:
             progress(k, steps)
 
+    # Debt nobody has covered by the end: accounts whose value is below zero (liquidations
+    # still due, or a position closed by its owner at a loss beyond its collateral).
+    lab.bad["uncovered"] += sum(max(0, -cross_risk(state, a).value_maint) for a in state.accounts.values())
     gaps = check_conservation(state)
     oi_gaps = open_interest_gaps(state)
     if any(gaps.values()) or oi_gaps:
         raise ConservationError(f"Invariant: conservation gaps {gaps}, open interest gaps {oi_gaps}")
     summary = _summary(
-        config, lab, paths, agents, chain, chain_stats, oi_track, coll, insurance_start, insurance_min,
-        nav_start, nav_min, pool_id, gaps, t0,
+        config,
+        lab,
+        paths,
+        agents,
+        chain,
+        chain_stats,
+        oi_track,
+        coll,
+        insurance_start,
+        insurance_min,
+        nav_start,
+        nav_min,
+        pool_id,
+        gaps,
+        t0,
     )
     return RunResult(
         summary,
@@ -830,7 +901,9 @@ def _summary(
                 Decimal(chain_stats["delay"]) / chain_stats["included"] if chain_stats["included"] else None
             ),
             "max_base_fee_gwei": _ratio_text(
-                Decimal(max((b.base_fee for b in chain.blocks), default=0)) / GWEI if chain is not None else None
+                Decimal(max((b.base_fee for b in chain.blocks), default=0)) / GWEI
+                if chain is not None
+                else None
             ),
         },
         "txs": {"applied": lab.applied, "refused": dict(sorted(lab.refused.items()))},
