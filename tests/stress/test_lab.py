@@ -119,3 +119,24 @@ def test_fixed_margin_and_lifted_breakers_reach_the_state() -> None:
         d.vol_halt == 0 and d.move_limit == 0 and d.divergence_limit == 0 for d in state.domains.values()
     )
     assert state.insurance["MAJ"] == 250_000 * 10**6
+
+
+def test_a_shorter_episode_is_played_whole_and_margin_is_reported() -> None:
+    # 10 October 2025 is 2 h 10 min of 1-minute bars: a day asked, 130 steps played.
+    config = SMALL.with_(episode="2025-10-10", duration_s=86_400, agents=20)
+    result = run(config)
+    assert result.summary["run"]["steps"] == 130
+    assert result.agent_steps == 20 * 130 and len(result.series["t"]) == 131
+    fixed = run(config.with_(margin="fixed", params={"BTC-PERP.base_imf": "12%", "BTC-PERP.base_mmf": "6%"}))
+    margin = fixed.summary["margin"]["BTC-PERP"]
+    assert margin == {
+        "imf_mean": "0.120000",
+        "imf_max": "0.120000",
+        "mmf_mean": "0.060000",
+        "mmf_max": "0.060000",
+    }
+    scaled = result.summary["margin"]["BTC-PERP"]
+    assert (
+        float(scaled["imf_max"]) >= float(scaled["imf_mean"]) >= 0.1
+    )  # the deployment's base, plus volatility
+    assert float(result.summary["agents"]["trader_leverage_mean"]) > 0

@@ -14,7 +14,9 @@ Path: exactly one of ``episode`` (a name of ``stress.paths.EPISODES``) and
 ``synthetic`` (a kind of ``stress.paths.synthetic``, with
 ``synthetic_params``). ``start`` cuts an episode's window (ISO UTC or unix
 seconds; by default the lab centres ``duration_s`` on the episode's largest
-one-hour fall); ``step_s`` is the lab's clock tick and the grid of the path.
+one-hour fall); an episode shorter than ``duration_s`` is played whole
+(``run.steps`` in the summary is what was played); ``step_s`` is the lab's
+clock tick and the grid of the path.
 
 Venue: ``deployment`` (a genesis of ``solvent.deployments``), ``margin``
 (``"vol"``: the deployment's volatility-scaled requirements; ``"fixed"``:

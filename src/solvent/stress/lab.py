@@ -17,7 +17,7 @@ Introduction
    domains' ``divergence_limit``, ``vol_halt`` and ``move_limit`` to 0 (off).
    Paths: an episode's grid windowed to ``duration_s`` (by default centred
    on the largest one-hour fall of its main asset: BTC, else ALT, else USDT,
-   clamped to the episode), or a synthetic path of BTC starting at
+   clamped to the episode; a shorter episode is played whole), or a synthetic path of BTC starting at
    ``GENESIS_PRICES["BTC"]`` (a depeg: of USDT at its peg); every path is
    shifted to the lab's clock, and an asset without a path holds its
    genesis price. Every reporter reports the first point, in rounds one
@@ -81,7 +81,7 @@ from solvent.core.engine import apply, genesis
 from solvent.core.errors import ProtocolError
 from solvent.core.events import Event, accounts_named
 from solvent.core.hashing import state_hash
-from solvent.core.margin import cross_risk
+from solvent.core.margin import compute_fractions, cross_risk
 from solvent.core.pool import pool_equity
 from solvent.core.state import State
 from solvent.core.tx import (
@@ -231,10 +231,9 @@ def build_paths(config: LabConfig, state: State, t0: int) -> dict[str, PricePath
     if config.episode is not None:
         full = episode_paths(config.episode, config.step_s)
         main = full[_main_asset(full)]
-        if main.steps < steps:
-            raise ValueError(
-                f"{config.episode} has {main.steps} steps of {config.step_s} s, fewer than {steps}"
-            )
+        # An episode shorter than duration_s is played whole (the summary's run.steps says so):
+        # a sweep over every real episode keeps one duration for the long ones.
+        steps = min(steps, main.steps)
         if config.start is not None:
             first = main.index_at(parse_time(config.start))
         else:
@@ -493,6 +492,7 @@ def run(config: LabConfig, progress: Callable[[int, int], None] | None = None) -
     steps, step_s = config.steps, config.step_s
     t_init = state.time + 1
     paths = build_paths(config, state, t_init)
+    steps = min(p.steps for p in paths.values())
     assets = sorted(paths)
     main = paths[_main_asset([a for a in assets if not paths[a].name.startswith("constant:")] or assets)]
     # Initial prices: every reporter reports the first point until each index equals it.
@@ -617,6 +617,11 @@ def run(config: LabConfig, progress: Callable[[int, int], None] | None = None) -
     }
     insurance_start = dict(state.insurance)
     insurance_min = dict(state.insurance)
+    # Per market, every step: the requirement fractions at the margin (no size add-on); and at
+    # each sample the traders' leverage, their positions' notional over their equity.
+    margin_track: dict[str, list[tuple[int, int]]] = {m: [] for m in market_ids}
+    trader_keys = {(t.owner, 0) for t in traders}
+    leverage_track: list[Decimal] = []
     pool_id = sorted(state.pools)[0] if state.pools else None
     nav_start = pool_equity(state, state.pools[pool_id]) if pool_id else 0
     nav_min = nav_start
@@ -626,6 +631,8 @@ def run(config: LabConfig, progress: Callable[[int, int], None] | None = None) -
         for m in market_ids:
             market = state.markets[m]
             oi_track[m].append(market.open_interest * market.mark_price // SIZE_ONE)
+            sigma = state.feeds[market.asset].vol_sigma
+            margin_track[m].append(compute_fractions(market, sigma, 0, 0, market.mm_sigma))
         for d, v in state.insurance.items():
             insurance_min[d] = min(insurance_min[d], v)
         nav = pool_equity(state, state.pools[pool_id]) if pool_id else 0
@@ -645,14 +652,21 @@ def run(config: LabConfig, progress: Callable[[int, int], None] | None = None) -
             series.setdefault(f"insurance.{d}", []).append(state.insurance[d])
         series.setdefault("pool_nav", []).append(nav)
         value = mm = below = negative = 0
-        for account in state.accounts.values():
+        exposure = equity = 0
+        for key, account in state.accounts.items():
             if not account.positions:
                 continue
             risk = cross_risk(state, account)
+            if key in trader_keys and risk.value_maint > 0:
+                equity += risk.value_maint
+                for market_id, pos in account.positions.items():
+                    exposure += abs(pos.size) * state.markets[market_id].mark_price // SIZE_ONE
             value += risk.value_maint
             mm += risk.mm
             below += risk.is_liquidatable
             negative += max(0, -risk.value_maint)
+        if equity:
+            leverage_track.append(Decimal(exposure) / Decimal(equity))
         ratio = Decimal(value) / Decimal(mm) if mm else None
         series.setdefault("collateralisation", []).append(float(ratio) if ratio is not None else 0.0)
         if ratio is not None and (coll["min_ratio"] is None or ratio < coll["min_ratio"]):
@@ -751,6 +765,8 @@ def run(config: LabConfig, progress: Callable[[int, int], None] | None = None) -
         pool_id,
         gaps,
         t0,
+        margin_track,
+        leverage_track,
     )
     return RunResult(
         summary,
@@ -809,8 +825,11 @@ def _summary(
     pool_id: str | None,
     gaps: dict[str, int],
     t0: int,
+    margin_track: dict[str, list[tuple[int, int]]],
+    leverage_track: list[Decimal],
 ) -> dict[str, Any]:
     state = lab.state
+    steps = min(p.steps for p in paths.values())
     oi = {
         m: {"start": v[0], "max": max(v), "end": v[-1], "mean": sum(v) // len(v)} for m, v in oi_track.items()
     }
@@ -833,8 +852,8 @@ def _summary(
             "config": config.to_json(),
             "source": {a: p.source for a, p in sorted(paths.items())},
             "start": t0,
-            "end": t0 + config.steps * config.step_s,
-            "steps": config.steps,
+            "end": t0 + steps * config.step_s,
+            "steps": steps,
             "step_s": config.step_s,
             "state_hash": state_hash(state),
             "quote_decimals": QUOTE_DECIMALS,
@@ -887,8 +906,20 @@ def _summary(
             "accounts_below_mm_max": coll["accounts_below_mm_max"],
             "negative_equity_max": coll["negative_equity_max"],
         },
+        "margin": {
+            m: {
+                "imf_mean": _ratio_text(Decimal(sum(i for i, _ in v)) / len(v) / one),
+                "imf_max": _ratio_text(Decimal(max(i for i, _ in v)) / one),
+                "mmf_mean": _ratio_text(Decimal(sum(x for _, x in v)) / len(v) / one),
+                "mmf_max": _ratio_text(Decimal(max(x for _, x in v)) / one),
+            }
+            for m, v in sorted(margin_track.items())
+        },
         "agents": {
             **{k: kinds[k] for k in sorted(kinds)},
+            "trader_leverage_mean": _ratio_text(
+                sum(leverage_track, Decimal(0)) / len(leverage_track) if leverage_track else None
+            ),
             "attacker_pnl": kinds.get("attacker", {}).get("pnl", 0),
             "maker_pulls": sum(m.pulls for m in makers),
         },

@@ -37,8 +37,15 @@ Top-level keys (``SUMMARY_KEYS``):
   "negative_equity_max"}``; ``min_ratio`` is the lowest, over steps, of the
   sum of accounts' maintenance value over the sum of their maintenance
   requirements (accounts with positions), a decimal string.
+* ``margin``: per market, the mean and the highest over steps of the
+  initial and maintenance fractions a position pays at the margin (base plus
+  the volatility add-on, without the size add-on), as decimal strings:
+  ``{"imf_mean", "imf_max", "mmf_mean", "mmf_max"}``.
 * ``agents``: per kind, the count and the total PnL (quote atoms) and, for
-  traders, how many were liquidated; the attacker's PnL on its own.
+  traders, how many were liquidated; the attacker's PnL on its own;
+  ``trader_leverage_mean``, the mean over samples of the traders' position
+  notional over their equity (accounts with positive equity), a decimal
+  string; ``maker_pulls``.
 * ``chain``: ``{"enabled", "submitted", "included", "dropped",
   "mean_delay_s", "max_base_fee_gwei"}``.
 * ``txs``: ``{"applied", "refused": {code: n}}``.
@@ -72,6 +79,7 @@ SUMMARY_KEYS = (
     "pool",
     "breakers",
     "collateralisation",
+    "margin",
     "agents",
     "chain",
     "txs",
