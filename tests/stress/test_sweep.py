@@ -54,6 +54,17 @@ def test_example_sweep_file_expands() -> None:
 
 
 @pytest.mark.parametrize(
+    ("name", "cells"), [("study-margin", 2 * 2 * 9 * 3), ("study-keepers", 2 * 4 * 9 * 2)]
+)
+def test_the_study_sweep_files_expand(name: str, cells: int) -> None:
+    # docs/studies/01-margin-and-keepers.md: every real episode, the grid crossed with each set.
+    sweep = load(EXAMPLE.with_name(f"{name}.toml"))
+    assert len(sweep.cells) == cells and len(EPISODES) == 9
+    fixed = [c.config for c in sweep.cells if c.config.margin == "fixed"]
+    assert all(c.params["ALT-PERP.base_imf"] == "24.88%" for c in fixed)
+
+
+@pytest.mark.parametrize(
     ("change", "message"),
     [
         ({"episodes": ["atlantis"]}, "unknown episode 'atlantis'"),

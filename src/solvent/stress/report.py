@@ -74,6 +74,8 @@ HEADLINE_LABELS: dict[str, str] = {
     "insurance_min": "insurance fund minimum (all domains)",
     "min_collateralisation": "minimum system collateralisation",
     "breaker_activations": "breaker activations",
+    "oi_mean": "mean open interest",
+    "trader_leverage": "traders' mean leverage",
 }
 
 
@@ -126,6 +128,8 @@ def headline(summary: Mapping[str, Any]) -> dict[str, float | int | None]:
         "insurance_min": min(known_mins) / 10**qd if known_mins else None,
         "min_collateralisation": to_number(summary["collateralisation"].get("min_ratio")),
         "breaker_activations": activations,
+        "oi_mean": quote_units(summary["open_interest"].get("mean_notional"), qd),
+        "trader_leverage": to_number(summary.get("agents", {}).get("trader_leverage_mean")),
     }
 
 
