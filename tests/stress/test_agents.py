@@ -57,3 +57,17 @@ def test_makers_pull_quotes_in_a_real_crash() -> None:
     summary = run(LabConfig(episode="2024-08-05", duration_s=3600, agents=40, seed=2)).summary
     assert summary["agents"]["maker_pulls"] > 0
     assert summary["agents"]["maker"]["count"] >= 1
+
+
+def test_an_attacker_pushing_a_thin_book_does_not_move_the_mark_past_its_band() -> None:
+    # Fixture F's mark = index x (1 + clamp(premium EMA, +-0.5%)): the attacker's bursts of buys on
+    # ALT-PERP (whose only other liquidity is the pool, quoting around the index) trade, but the
+    # mark it could use to liquidate shorts stays within 0.5% of the oracle at every sample.
+    mix = {"trend": 0.2, "meanrev": 0.1, "maker": 0.2, "keeper": 0.1, "attacker": 0.4}
+    result = run(LabConfig(episode="2024-08-05", agents=30, seed=5, mix=mix))
+    series = result.series
+    assert result.summary["agents"]["attacker"]["count"] == 12
+    assert result.summary["open_interest"]["ALT-PERP"]["max"] > 0  # the pushes traded
+    for market, asset in (("ALT-PERP", "ALT"), ("BTC-PERP", "BTC")):
+        marks, indexes = series[f"mark.{market}"], series[f"index.{asset}"]
+        assert all(abs(m - i) * 1000 <= 5 * i for m, i in zip(marks, indexes, strict=True)), market
