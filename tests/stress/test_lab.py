@@ -9,6 +9,7 @@ import pytest
 
 from solvent.stress.config import LabConfig
 from solvent.stress.lab import build_state, population_counts, run
+from solvent.stress.paths import format_time
 from solvent.stress.result import SUMMARY_KEYS
 
 SMALL = LabConfig(episode="black-thursday", duration_s=2 * 3600, agents=40, seed=3)
@@ -126,6 +127,7 @@ def test_a_shorter_episode_is_played_whole_and_margin_is_reported() -> None:
     config = SMALL.with_(episode="2025-10-10", duration_s=86_400, agents=20)
     result = run(config)
     assert result.summary["run"]["steps"] == 130
+    assert format_time(result.summary["run"]["path_start"]).startswith("2025-10-10 20:3")  # real time
     assert result.agent_steps == 20 * 130 and len(result.series["t"]) == 131
     fixed = run(config.with_(margin="fixed", params={"BTC-PERP.base_imf": "12%", "BTC-PERP.base_mmf": "6%"}))
     margin = fixed.summary["margin"]["BTC-PERP"]

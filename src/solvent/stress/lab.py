@@ -796,6 +796,10 @@ def _nav_per_share(state: State, pool_id: str | None) -> float:
     return pool_equity(state, pool) / pool.total_shares if pool.total_shares else 0.0
 
 
+def _origin(path: PricePath) -> int:
+    return path.start if path.origin is None else path.origin
+
+
 def _ratio_text(value: Decimal | None) -> str:
     if value is None:
         return "0"
@@ -830,6 +834,7 @@ def _summary(
 ) -> dict[str, Any]:
     state = lab.state
     steps = min(p.steps for p in paths.values())
+    moving = [a for a in paths if not paths[a].name.startswith("constant:")]
     oi = {
         m: {"start": v[0], "max": max(v), "end": v[-1], "mean": sum(v) // len(v)} for m, v in oi_track.items()
     }
@@ -852,6 +857,8 @@ def _summary(
             "config": config.to_json(),
             "source": {a: p.source for a, p in sorted(paths.items())},
             "start": t0,
+            # The main path's own time at t0 (an episode's real UTC time), for plots and readers.
+            "path_start": _origin(paths[_main_asset(moving or list(paths))]),
             "end": t0 + steps * config.step_s,
             "steps": steps,
             "step_s": config.step_s,

@@ -125,6 +125,7 @@ class PricePath:
     source: str  # how the path was made: file and model, or generator and parameters
     lows: tuple[int, ...] | None = None  # per point: lowest price over (t[k-1], t[k]]
     highs: tuple[int, ...] | None = None
+    origin: int | None = None  # the path's own time of prices[0] once ``shifted`` (else ``start``)
 
     def __post_init__(self) -> None:
         if self.step_s <= 0:
@@ -188,7 +189,10 @@ class PricePath:
 
     def shifted(self, start: int) -> "PricePath":
         """Return the same prices starting at ``start`` (e.g. a state's genesis time)."""
-        return replace(self, start=start, source=f"{self.source}; shifted from start {self.start}")
+        origin = self.start if self.origin is None else self.origin
+        return replace(
+            self, start=start, source=f"{self.source}; shifted from start {self.start}", origin=origin
+        )
 
 
 def parse_time(value: int | str) -> int:

@@ -226,7 +226,8 @@ def run_figures(result: RunResult) -> list[tuple[str, Draw]]:
     t = series.get("t", [])
     t0 = t[0] if t else 0
     hours = [(x - t0) / 3600 for x in t]
-    xlabel = f"hours from {format_time(int(t0))}" if t else "hours"
+    origin = summary["run"].get("path_start", t0)  # the path's own time: an episode's real UTC time
+    xlabel = f"hours from {format_time(int(origin))} UTC" if t else "hours"
     plots: list[tuple[str, Draw]] = []
 
     def lines(title: str, names: list[tuple[str, str]], scale: float, ylabel: str) -> None:

@@ -12,7 +12,9 @@ strings or integers in basis points where named ``_bps``.
 Top-level keys (``SUMMARY_KEYS``):
 
 * ``run``: the config (``LabConfig.to_json``), the path's ``source`` per
-  asset, the times (``start``, ``end``, ``steps``, ``step_s``), the final
+  asset, the times (``start``, ``end``, ``steps``, ``step_s`` on the lab's
+  clock; ``path_start``, the main path's own time at ``start``: an
+  episode's real UTC time), the final
   ``state_hash``, ``quote_decimals``.
 * ``bad_debt``: the deficits of bankrupt accounts beyond their own
   collateral, in quote atoms, and how they were covered:
