@@ -26,7 +26,7 @@ def _flip(value: bytes, bit: int) -> bytes:
     return (int.from_bytes(value, "big") ^ (1 << bit)).to_bytes(32, "big")
 
 
-@settings(max_examples=40)
+@settings(max_examples=30)
 @given(
     indices=st.sets(st.integers(0, 3000), min_size=1, max_size=12),
     seed=hashes,
@@ -60,7 +60,7 @@ def test_tree_proofs_agree_with_the_contract(
     assert vault.compute_root(leaf, index, proof) != bad_root
 
 
-@settings(max_examples=40)
+@settings(max_examples=30)
 @given(
     leaf=hashes,
     index=st.integers(0, 2**DEPTH - 1),
