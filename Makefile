@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/signing.py
 	$(BIN)/python bench/node.py
 	$(BIN)/python bench/stress.py
+	$(BIN)/python bench/gas.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

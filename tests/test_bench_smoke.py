@@ -23,6 +23,7 @@ CASES = [
         {"signed_orders_per_s", "http_orders_per_s", "p50_ack_ms", "p99_ack_ms", "verify_tx_per_s"},
     ),
     ("signing.py", ["--quick"], {"hash_us", "recover_us"}),
+    ("gas.py", ["--quick"], {"withdraw_gas", "commit_gas", "exit_gas", "deposit_gas", "freeze_gas"}),
     ("stress.py", ["--quick"], {"agent_steps_per_s", "episode_wall_s", "sweep_speedup", "cores"}),
     (
         "options.py",
