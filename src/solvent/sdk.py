@@ -140,6 +140,23 @@ class Client:
         result: dict[str, Any] = self.get(f"/signers/{address}")
         return result
 
+    def withdrawal_proof(self, withdrawal_id: int) -> dict[str, Any]:
+        """The WITHDRAWAL leaf of ``withdrawal_id`` with its proof against the withdrawals root of
+        the last commit height (what ``Vault.withdraw`` takes)."""
+        result: dict[str, Any] = self.get(f"/proofs/withdrawals/{withdrawal_id}")
+        return result
+
+    def exit_proof(self, asset: str, owner: str | None = None, subaccount: int = 0) -> dict[str, Any]:
+        """The EXIT leaf of an account and asset with its proof against the state root of the last
+        commit height (what ``Vault.exit`` takes)."""
+        result: dict[str, Any] = self.get(f"/proofs/exits/{owner or self.address}/{subaccount}/{asset}")
+        return result
+
+    def cursors_proof(self) -> dict[str, Any]:
+        """The CURSORS leaf with its proof at the last commit height (what ``Vault.freeze`` takes)."""
+        result: dict[str, Any] = self.get("/proofs/cursors")
+        return result
+
     def close(self) -> None:
         self.http.close()
 

@@ -118,7 +118,13 @@ def test_withdraw_debits_and_refuses_more_than_the_balance():
     state = ready_state()
     events = apply(state, Withdraw(addr("taker"), 0, USDC, usd("40000")))
     assert [e.to_json() for e in events] == [
-        {"event": "Withdrawn", "account": acct("taker"), "asset": USDC, "amount": 40_000_000_000}
+        {
+            "event": "Withdrawn",
+            "account": acct("taker"),
+            "asset": USDC,
+            "amount": 40_000_000_000,
+            "withdrawal_id": 0,
+        }
     ]
     assert balance(state, "taker") == 60_000_000_000
     assert state.withdrawn[USDC] == 40_000_000_000

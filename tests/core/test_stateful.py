@@ -99,7 +99,9 @@ from solvent.core.tx import (
     CancelOrder,
     CancelTrigger,
     CancelTwap,
+    ChainDeposit,
     Deposit,
+    ForcedWithdrawal,
     FundInsurance,
     Liquidate,
     LiquidateCollateral,
@@ -1084,6 +1086,56 @@ class EngineMachine(CheckedMachine):
             free = cross_risk(self.state, account).free_collateral
             amount = min(free, self.balance(key, symbol)) or amount
         self.submit(Withdraw(key[0], key[1], symbol, amount))
+
+    @rule(
+        data=st.data(),
+        key=weighted(st.sampled_from(ACCOUNTS), st.sampled_from([(STRANGER, 0), (OWNERS[0], 2**33)])),
+        symbol=weighted(st.sampled_from(COLLATERAL), st.just(UNKNOWN_ASSET)),
+        skew=weighted(st.just(0), st.sampled_from([-1, 1])),
+    )
+    def chain_deposit(self, data: st.DataObject, key: AccountKey, symbol: str, skew: int) -> None:
+        """A vault deposit: credited once in id order, or bounced back to a withdrawal."""
+        amount = self.draw_amount(data, symbol, key)
+        cursor = self.state.deposits_credited
+        deposit_id = max(cursor + skew, 0)
+        outcome = self.submit(ChainDeposit(deposit_id, "0x" + "cd" * 32, key[0], key[1], symbol, amount))
+        if deposit_id != cursor:
+            assert isinstance(outcome, str), outcome  # out of order, or a malformed field first
+        elif not isinstance(outcome, str):
+            assert self.state.deposits_credited == cursor + 1
+            assert [e.kind for e in outcome] in (
+                ["Deposited"],
+                ["DepositBounced", "Withdrawn"],
+                ["DepositBounced"],
+            )
+
+    @rule(
+        data=st.data(),
+        key=weighted(known_accounts(), st.sampled_from([(STRANGER, 0), (OWNERS[0], 2**33)])),
+        symbol=weighted(st.sampled_from(COLLATERAL), st.just(UNKNOWN_ASSET)),
+        skew=weighted(st.just(0), st.sampled_from([-1, 1])),
+    )
+    def forced_withdrawal(self, data: st.DataObject, key: AccountKey, symbol: str, skew: int) -> None:
+        """A forced withdrawal pays the most a Withdraw may take, up to the request; the cursor
+        always advances."""
+        amount = self.draw_amount(data, symbol, key)
+        cursor = self.state.forced_served
+        request_id = max(cursor + skew, 0)
+        withdrawals = self.state.next_withdrawal_id
+        outcome = self.submit(ForcedWithdrawal(request_id, key[0], key[1], symbol, amount))
+        if request_id != cursor:
+            assert isinstance(outcome, str), outcome  # ForcedOutOfOrder, or a malformed field first
+            return
+        if isinstance(outcome, str):
+            return
+        assert self.state.forced_served == cursor + 1
+        paid = outcome[-1]
+        assert paid.kind == "Withdrawn" and paid.data["withdrawal_id"] == withdrawals
+        assert isinstance(paid.data["amount"], int) and 0 <= paid.data["amount"] <= max(amount, 0)
+        if paid.data["amount"] < amount and key in self.state.accounts and symbol in self.state.assets:
+            more = Withdraw(key[0], key[1], symbol, paid.data["amount"] + 1)
+            with pytest.raises(ProtocolError):
+                preview(self.state, more)  # the most the margin rules allow was paid
 
     @rule(
         data=st.data(),
@@ -2960,7 +3012,7 @@ def test_machine_sends_every_user_transaction_type() -> None:
         if any(isinstance(value, type) and value is cls for value in globals().values())
     }
     assert set(TX_TYPES) - GOVERNANCE == sent - GOVERNANCE
-    assert len(set(TX_TYPES) - GOVERNANCE) == 31
+    assert len(set(TX_TYPES) - GOVERNANCE) == 33
 
 
 def test_preview_of_a_liquidation_that_deleverages_matches_apply() -> None:

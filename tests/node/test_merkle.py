@@ -13,7 +13,7 @@ import pytest
 from eth_abi import encode as abi_encode
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.core.fixtures import T0, addr, ready_state, report
+from tests.core.fixtures import GOVERNOR, T0, addr, ready_state, report
 
 from solvent.core.engine import apply
 from solvent.core.errors import ProtocolError
@@ -22,6 +22,8 @@ from solvent.core.state import State
 from solvent.core.tx import (
     AuthoriseAgent,
     CancelAll,
+    ChainDeposit,
+    ForcedWithdrawal,
     ModifyOrder,
     PlaceOrder,
     SetTime,
@@ -40,6 +42,7 @@ from solvent.node.state_root import (
     ORDER,
     SIGNER,
     StateTree,
+    all_exits,
     all_leaf_keys,
     leaf_encoding,
 )
@@ -131,14 +134,16 @@ def test_every_field_of_the_state_is_in_some_leaf() -> None:
     assert covered == {f.name for f in dataclasses.fields(State)}
 
 
-def random_flow(seed: int, blocks: int) -> StateTree:
-    """Apply random blocks; after each, the incremental root equals a fresh build's."""
+def random_flow(seed: int, blocks: int, commit_every: int = 3) -> StateTree:
+    """Apply random blocks; after each, the incremental root equals a fresh build's, and at
+    commit heights the EXIT leaves equal those computed from scratch."""
     rng = random.Random(seed)
     state = ready_state()
-    tree = StateTree.build(state)
+    tree = StateTree.build(state, commit_every=commit_every)
     roles = ["maker", "maker2", "taker", "liquidator", "lp", "newcomer"]
     t = T0
-    for _ in range(blocks):
+    deposits = forced = 0
+    for height in range(1, blocks + 1):
         events: list[Event] = []
         signers: set[str] = set()
         t += rng.choice([1, 5, 60])
@@ -162,8 +167,18 @@ def random_flow(seed: int, blocks: int) -> StateTree:
                 payload = Transfer(owner, 0, 1, "USDC", usd("10"))
             elif kind < 0.85:
                 payload = Withdraw(owner, rng.randint(0, 1), "USDC", usd("5"))
-            elif kind < 0.95:
+            elif kind < 0.9:
                 payload = AuthoriseAgent(owner, addr("bot"), markets=("BTC-PERP",))
+            elif kind < 0.93:
+                payload = ChainDeposit(
+                    deposits, "0x" + "11" * 32, owner, 0, rng.choice(["USDC", "ETH"]), 10**6
+                )
+                deposits += 1
+                owner = GOVERNOR
+            elif kind < 0.96:
+                payload = ForcedWithdrawal(forced, owner, 0, "USDC", usd(str(rng.choice([1, 10**6]))))
+                forced += 1
+                owner = GOVERNOR
             else:
                 payload = CancelAll(owner, 0)
             try:
@@ -171,10 +186,16 @@ def random_flow(seed: int, blocks: int) -> StateTree:
                 signers.add(owner)
             except ProtocolError:
                 pass
-        root = tree.after_block(state, events, signers)
+        root = tree.after_block(state, events, signers, height)
         # Numbering follows history (first appearance), so the fresh build takes the same one.
         assert set(all_leaf_keys(state)) <= set(tree.index)
-        assert root == StateTree.build(state, tree.index).root()
+        fresh = StateTree.build(state, tree.layout(), height=height, commit_every=commit_every)
+        assert root == fresh.root()
+        assert tree.withdrawals_root() == fresh.withdrawals_root()
+        assert len(tree.withdrawals) == state.next_withdrawal_id
+        if height % commit_every == 0:
+            assert tree.exits == all_exits(state)
+            assert tree.checkpoint is not None and tree.checkpoint.state_root == root
         resting = {(ORDER, "BTC-PERP", i) for i in state.markets["BTC-PERP"].book.orders}
         assert {k for k in tree.index if k[0] == ORDER} == resting
     return tree

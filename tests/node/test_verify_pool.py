@@ -76,15 +76,15 @@ def tamper(source: Path, target: Path, height: int, change: Callable[[dict[str, 
     with sqlite3.connect(source / DB_NAME) as db, sqlite3.connect(target / DB_NAME) as copy:
         db.backup(copy)
     db = sqlite3.connect(target / DB_NAME)
-    rows = db.execute("SELECT height, body, root FROM blocks ORDER BY height").fetchall()
+    rows = db.execute("SELECT height, body, root, withdrawals_root FROM blocks ORDER BY height").fetchall()
     previous = bytes(32)
-    for h, logged, root in rows:
+    for h, logged, root, withdrawals_root in rows:
         body = logged
         if h == height:
             block = json.loads(logged)
             change(block["txs"][0])
             body = json.dumps(block, sort_keys=True, separators=(",", ":")).encode()
-        digest = chain_digest(previous, h, body, root)
+        digest = chain_digest(previous, h, body, root, withdrawals_root)
         db.execute("UPDATE blocks SET body = ?, digest = ? WHERE height = ?", (body, digest, h))
         previous = digest
     db.commit()

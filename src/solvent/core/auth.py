@@ -16,8 +16,10 @@ signer may send it:
   margin mode), within its grant's subaccounts and markets, until its
   ``expires``; it never withdraws, transfers, deposits into a pool or
   authorises another agent (ADV-21);
-* a ``Deposit`` credits money that arrived on chain, so only the operator
-  (the governor, until the chain watcher has its own key) may sign one;
+* a ``Deposit`` or ``ChainDeposit`` credits money that arrived on chain,
+  and a ``ForcedWithdrawal`` serves a request made on chain, so only the
+  operator (the governor, until the chain watcher has its own key) may
+  sign one;
   ``SetTime`` is the sequencer's block time and is never signed.
 
 **Nonces.** Each signer has a window (``NonceWindow``): the highest nonce it
@@ -57,7 +59,9 @@ from solvent.core.tx import (
     CancelOrder,
     CancelTrigger,
     CancelTwap,
+    ChainDeposit,
     Deposit,
+    ForcedWithdrawal,
     ModifyOrder,
     PlaceOrder,
     PlaceScale,
@@ -148,9 +152,15 @@ def check_authority(state: State, signer: str, tx: object) -> None:
     """Refuse unless ``signer`` may send ``tx`` (see the module docstring)."""
     if isinstance(tx, SetTime | Signed):
         raise Unauthorized(f"{type(tx).__name__} is made by the sequencer, never signed")
-    if isinstance(tx, Deposit):
+    if isinstance(tx, Deposit | ChainDeposit):
         if signer != state.governor:
             raise Unauthorized("deposits are credited by the operator from the chain; deposit on chain")
+        return
+    if isinstance(tx, ForcedWithdrawal):
+        if signer != state.governor:
+            raise Unauthorized(
+                "forced withdrawals are served by the operator from the chain; request one on chain"
+            )
         return
     actor = actor_of(tx)
     if actor is None:

@@ -291,6 +291,27 @@ class SameAccount(ProtocolError):
     name = "SameAccount"
 
 
+class DepositAlreadyCredited(ProtocolError):
+    """A chain deposit whose id the node has already credited (a replay)."""
+
+    code = 6004
+    name = "DepositAlreadyCredited"
+
+
+class DepositOutOfOrder(ProtocolError):
+    """A chain deposit credited before the deposits with lower ids."""
+
+    code = 6005
+    name = "DepositOutOfOrder"
+
+
+class ForcedOutOfOrder(ProtocolError):
+    """A forced withdrawal served twice or before the requests with lower ids."""
+
+    code = 6006
+    name = "ForcedOutOfOrder"
+
+
 class UnknownDomain(ProtocolError):
     """The named risk domain is not listed."""
 

@@ -21,7 +21,10 @@ import re
 from solvent.core.errors import (
     AmountTooLarge,
     BadAddress,
+    DepositAlreadyCredited,
     DepositCapExceeded,
+    DepositOutOfOrder,
+    ForcedOutOfOrder,
     InsufficientBalance,
     InsufficientMargin,
     InvalidAmount,
@@ -30,6 +33,7 @@ from solvent.core.errors import (
     MarketExpired,
     OracleStale,
     PositionOpen,
+    ProtocolError,
     SameAccount,
     UnknownAsset,
     UnknownDomain,
@@ -42,7 +46,9 @@ from solvent.core.oracle import is_stale
 from solvent.core.orders import get_account, get_market
 from solvent.core.state import Account, Asset, MarketSetting, Position, State
 from solvent.core.tx import (
+    ChainDeposit,
     Deposit,
+    ForcedWithdrawal,
     FundInsurance,
     MoveIsolatedMargin,
     SetLeverage,
@@ -55,6 +61,7 @@ from solvent.core.tx import (
 from solvent.core.units import MAX_AMOUNT, AccountKey, format_account
 
 _ADDRESS = re.compile(r"0x[0-9a-f]{40}")
+_BLOCK_HASH = re.compile(r"0x[0-9a-f]{64}")
 MAX_SUBACCOUNT = 2**32 - 1
 
 
@@ -120,44 +127,201 @@ def _check_debit(state: State, account: Account, key: AccountKey, symbol: str, a
         )
 
 
-def process_deposit(state: State, tx: Deposit) -> list[Event]:
-    # VALIDATE
-    check_address(tx.owner)
-    if not 0 <= tx.subaccount <= MAX_SUBACCOUNT:
-        raise Malformed(f"subaccount must be in [0, {MAX_SUBACCOUNT}]")
-    asset = get_asset(state, tx.asset)
-    check_amount(tx.amount)
-    if asset.total_deposits + tx.amount > asset.deposit_cap:
-        raise DepositCapExceeded(
-            f"{tx.asset} deposits are capped at {asset.deposit_cap} atoms; "
-            f"{asset.deposit_cap - asset.total_deposits} remain"
-        )
-    # APPLY
-    key = (tx.owner, tx.subaccount)
+def _deposit_refusal(
+    state: State, owner: str, subaccount: int, symbol: str, amount: int
+) -> ProtocolError | None:
+    """The error a deposit of these fields is refused with, or None if it may be credited."""
+    try:
+        check_address(owner)
+        if not 0 <= subaccount <= MAX_SUBACCOUNT:
+            raise Malformed(f"subaccount must be in [0, {MAX_SUBACCOUNT}]")
+        asset = get_asset(state, symbol)
+        check_amount(amount)
+        if asset.total_deposits + amount > asset.deposit_cap:
+            raise DepositCapExceeded(
+                f"{symbol} deposits are capped at {asset.deposit_cap} atoms; "
+                f"{asset.deposit_cap - asset.total_deposits} remain"
+            )
+    except ProtocolError as error:
+        return error
+    return None
+
+
+def _credit(state: State, key: AccountKey, symbol: str, amount: int) -> None:
     account = state.accounts.get(key)
     if account is None:
-        account = Account(tx.owner, tx.subaccount, {}, {})
+        account = Account(key[0], key[1], {}, {})
         state.accounts[key] = account
-    account.balances[tx.asset] = account.balances.get(tx.asset, 0) + tx.amount
-    asset.total_deposits += tx.amount
-    state.deposited[tx.asset] = state.deposited.get(tx.asset, 0) + tx.amount
+    account.balances[symbol] = account.balances.get(symbol, 0) + amount
+    state.assets[symbol].total_deposits += amount
+    state.deposited[symbol] = state.deposited.get(symbol, 0) + amount
+
+
+def withdrawn_event(state: State, key: AccountKey, symbol: str, amount: int) -> Event:
+    """Number a withdrawal to be paid on chain (``State.next_withdrawal_id``) and return its event.
+
+    The node appends one WITHDRAWAL leaf per ``Withdrawn`` event (``docs/settlement.md``);
+    ``amount`` may be 0 (a forced withdrawal the margin rules refused).
+    """
+    withdrawal_id = state.next_withdrawal_id
+    state.next_withdrawal_id += 1
+    return event(
+        "Withdrawn", account=format_account(key), asset=symbol, amount=amount, withdrawal_id=withdrawal_id
+    )
+
+
+def process_deposit(state: State, tx: Deposit) -> list[Event]:
+    # VALIDATE
+    error = _deposit_refusal(state, tx.owner, tx.subaccount, tx.asset, tx.amount)
+    if error is not None:
+        raise error
+    # APPLY
+    key = (tx.owner, tx.subaccount)
+    _credit(state, key, tx.asset, tx.amount)
     return [event("Deposited", account=format_account(key), asset=tx.asset, amount=tx.amount)]
+
+
+def process_chain_deposit(state: State, tx: ChainDeposit) -> list[Event]:
+    """Credit on-chain deposit ``deposit_id``, the next one; bounce one the core cannot credit.
+
+    Ids are credited exactly once, in order (``State.deposits_credited``): a replayed id is
+    refused ``DepositAlreadyCredited``, a later one ``DepositOutOfOrder``. A deposit the rules
+    of ``Deposit`` refuse (asset not listed, cap exceeded, subaccount out of range, amount 0 or
+    too large) is already in the vault, and refusing it would stop every later deposit: it is
+    **bounced** instead, credited and at once withdrawn to its owner (a ``Withdrawn`` event the
+    owner claims from the vault), and the cursor advances.
+    """
+    # VALIDATE: only what the chain cannot produce is refused.
+    check_address(tx.owner)
+    if _BLOCK_HASH.fullmatch(tx.block_hash) is None:
+        raise Malformed("block_hash must be 0x and 64 lower-case hex digits: the chain block of the deposit")
+    if tx.subaccount < 0 or tx.amount < 0:
+        raise InvalidAmount("a chain deposit's subaccount and amount are unsigned")
+    expected = state.deposits_credited
+    if tx.deposit_id < expected:
+        raise DepositAlreadyCredited(f"deposit {tx.deposit_id} is credited already (next: {expected})")
+    if tx.deposit_id > expected:
+        raise DepositOutOfOrder(
+            f"deposit {tx.deposit_id} comes after deposit {expected}; credit that one first"
+        )
+    refusal = _deposit_refusal(state, tx.owner, tx.subaccount, tx.asset, tx.amount)
+    # APPLY
+    state.deposits_credited += 1
+    key = (tx.owner, tx.subaccount)
+    account = format_account(key)
+    if refusal is None:
+        _credit(state, key, tx.asset, tx.amount)
+        return [
+            event("Deposited", account=account, asset=tx.asset, amount=tx.amount, deposit_id=tx.deposit_id)
+        ]
+    events = [
+        event(
+            "DepositBounced",
+            account=account,
+            asset=tx.asset,
+            amount=tx.amount,
+            deposit_id=tx.deposit_id,
+            code=refusal.code,
+            error=refusal.name,
+            message=refusal.message,
+        )
+    ]
+    if tx.amount > 0:
+        if tx.asset in state.assets:  # an unlisted token passes through the vault only
+            state.deposited[tx.asset] = state.deposited.get(tx.asset, 0) + tx.amount
+            state.withdrawn[tx.asset] = state.withdrawn.get(tx.asset, 0) + tx.amount
+        events.append(withdrawn_event(state, key, tx.asset, tx.amount))
+    return events
 
 
 def process_withdraw(state: State, tx: Withdraw) -> list[Event]:
     # VALIDATE
     key = (tx.owner, tx.subaccount)
     account = get_account(state, key)
-    asset = get_asset(state, tx.asset)
+    get_asset(state, tx.asset)
     check_amount(tx.amount)
     _check_debit(state, account, key, tx.asset, tx.amount)
     # APPLY (an account may hold no quote entry yet: a covered withdrawal creates the debt)
-    account.balances[tx.asset] = account.balances.get(tx.asset, 0) - tx.amount
-    if account.balances[tx.asset] == 0 and tx.asset != state.quote:
-        del account.balances[tx.asset]
-    asset.total_deposits -= tx.amount
-    state.withdrawn[tx.asset] = state.withdrawn.get(tx.asset, 0) + tx.amount
-    return [event("Withdrawn", account=format_account(key), asset=tx.asset, amount=tx.amount)]
+    _debit(state, account, tx.asset, tx.amount)
+    return [withdrawn_event(state, key, tx.asset, tx.amount)]
+
+
+def _debit(state: State, account: Account, symbol: str, amount: int) -> None:
+    account.balances[symbol] = account.balances.get(symbol, 0) - amount
+    if account.balances[symbol] == 0 and symbol != state.quote:
+        del account.balances[symbol]
+    state.assets[symbol].total_deposits -= amount
+    state.withdrawn[symbol] = state.withdrawn.get(symbol, 0) + amount
+
+
+def _debit_allowed(state: State, account: Account, key: AccountKey, symbol: str, amount: int) -> bool:
+    if amount == 0:
+        return True
+    try:
+        _check_debit(state, account, key, symbol, amount)
+    except ProtocolError:
+        return False
+    return True
+
+
+def forced_amount(state: State, tx: ForcedWithdrawal) -> tuple[int, str]:
+    """What a forced withdrawal pays, and why not all of it (``""``: all of it).
+
+    The rule: the largest amount, at most the one requested, that a ``Withdraw`` of it by the
+    owner would be allowed now (same balance, margin and fresh-index rules); 0 if the
+    subaccount or asset does not exist, the amount is 0, or not even one atom may leave.
+    Withdrawing less never leaves an account worse off, so the largest allowed amount is
+    found by bisection over ``[0, requested]``.
+    """
+    key = (tx.owner, tx.subaccount)
+    account = state.accounts.get(key)
+    if account is None:
+        return 0, f"no account {format_account(key)}"
+    if tx.asset not in state.assets:
+        return 0, f"{tx.asset!r} is not a listed collateral asset"
+    if tx.amount <= 0:
+        return 0, "the amount requested is 0"
+    cap = min(tx.amount, MAX_AMOUNT)
+    if tx.asset != state.quote:
+        cap = min(cap, max(account.balances.get(tx.asset, 0), 0))
+    if _debit_allowed(state, account, key, tx.asset, cap):
+        return cap, "" if cap == tx.amount else f"the account holds {cap} atoms"
+    low, high = 0, cap  # allowed(low), not allowed(high)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if _debit_allowed(state, account, key, tx.asset, middle):
+            low = middle
+        else:
+            high = middle
+    return low, f"margin allows {low} atoms of {tx.asset} to leave"
+
+
+def process_forced_withdrawal(state: State, tx: ForcedWithdrawal) -> list[Event]:
+    """Serve forced-withdrawal request ``request_id``, the next one: pay ``forced_amount``."""
+    # VALIDATE: only what the chain cannot produce is refused.
+    check_address(tx.owner)
+    if tx.subaccount < 0 or tx.amount < 0:
+        raise InvalidAmount("a forced withdrawal's subaccount and amount are unsigned")
+    expected = state.forced_served
+    if tx.request_id != expected:
+        when = "was served already" if tx.request_id < expected else f"comes after request {expected}"
+        raise ForcedOutOfOrder(f"forced withdrawal {tx.request_id} {when}; serve request {expected}")
+    amount, reason = forced_amount(state, tx)
+    # APPLY
+    state.forced_served += 1
+    key = (tx.owner, tx.subaccount)
+    if amount > 0:
+        _debit(state, state.accounts[key], tx.asset, amount)
+    served = event(
+        "ForcedWithdrawalServed",
+        account=format_account(key),
+        asset=tx.asset,
+        request_id=tx.request_id,
+        requested=tx.amount,
+        amount=amount,
+        reason=reason,
+    )
+    return [served, withdrawn_event(state, key, tx.asset, amount)]
 
 
 def process_transfer(state: State, tx: Transfer) -> list[Event]:

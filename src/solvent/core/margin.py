@@ -164,6 +164,13 @@ def _position_terms(
     return value, -((-notional * imf) // ONE), -((-notional * mmf) // ONE)
 
 
+def position_value(state: State, account: Account, market_id: str, pos: Position) -> int:
+    """Return a position's value at the mark with its pending funding (quote atoms, signed)."""
+    if pos.size == 0:
+        return 0
+    return _position_terms(state, account, market_id, pos.size, pos.funding_index)[0]
+
+
 def _option_terms(state: State, account: Account, market: Market, size: int) -> tuple[int, int, int]:
     """Return (value, im, mm) of an option position in simple mode (see docs/options.md).
 

@@ -421,6 +421,9 @@ class State:
     scheduled_cancels: dict[AccountKey, int] = field(default_factory=dict)  # dead-man's switches
     twaps: dict[int, Twap] = field(default_factory=dict)
     next_twap_id: int = 1
+    next_withdrawal_id: int = 0  # ids of withdrawals paid on chain: 0, 1, 2, ... (docs/settlement.md)
+    deposits_credited: int = 0  # chain deposits 0 .. n-1 are credited (ChainDeposit)
+    forced_served: int = 0  # forced-withdrawal requests 0 .. m-1 are served (ForcedWithdrawal)
 
 
 POOL_OWNER_PREFIX = "pool:"

@@ -288,6 +288,38 @@ class Withdraw:
 
 
 @dataclass(frozen=True, slots=True)
+class ChainDeposit:
+    """Credit a deposit the vault received on chain (``docs/settlement.md``); operator only.
+
+    ``deposit_id`` is the vault's sequential id: the core credits ids 0, 1, 2, ...
+    exactly once each, in order. ``block_hash`` (0x and 64 hex digits) names the chain
+    block holding the deposit, so that anyone can check the credit against the chain.
+    """
+
+    deposit_id: int
+    block_hash: str
+    owner: str
+    subaccount: int
+    asset: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class ForcedWithdrawal:
+    """Serve a forced-withdrawal request made on chain (``docs/settlement.md``); operator only.
+
+    Served in ``request_id`` order; it withdraws as much of ``amount`` as a ``Withdraw``
+    would be allowed (possibly 0) and always advances ``State.forced_served``.
+    """
+
+    request_id: int
+    owner: str
+    subaccount: int
+    asset: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
 class Transfer:
     """Move collateral between two subaccounts of the same owner."""
 
@@ -625,6 +657,8 @@ Tx = (
     | PriceReport
     | Deposit
     | Withdraw
+    | ChainDeposit
+    | ForcedWithdrawal
     | Transfer
     | PlaceOrder
     | CancelOrder
@@ -673,6 +707,8 @@ TX_TYPES: dict[str, type] = {
         PriceReport,
         Deposit,
         Withdraw,
+        ChainDeposit,
+        ForcedWithdrawal,
         Transfer,
         PlaceOrder,
         CancelOrder,

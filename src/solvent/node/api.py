@@ -20,7 +20,9 @@ task costs the node's process more than those few checks.
 Reads (``GET``) answer from the current state under the node's lock:
 markets, a market's book depth, an account with its positions, orders,
 margin and ADL rank, a signer's nonce window and agent grants, insurance
-funds, breakers, blocks, the state root and a Merkle proof of any account.
+funds, breakers, blocks, the state root and a Merkle proof of any account;
+for settlement on chain (``docs/settlement.md``), proofs of a withdrawal, an
+exit claim and the cursors against the roots of the last commit height.
 
 Every refusal is JSON ``{"code", "error", "message"}`` with the core's
 stable code: HTTP 400 for a refused transaction, 404 for an unknown
@@ -47,7 +49,7 @@ from solvent.node.chain import Receipt
 from solvent.node.history import History
 from solvent.node.merkle import DEPTH
 from solvent.node.node import Node
-from solvent.node.state_root import ACCOUNT, leaf_encoding
+from solvent.node.state_root import ACCOUNT, cursors_proof, exit_proof, leaf_encoding, withdrawal_proof
 from solvent.node.streams import StreamHub, asyncio_deliverer
 from solvent.node.verifier import Checked, Verifier, check_batch
 from solvent.node.views import (
@@ -316,6 +318,38 @@ def create_app(
                 "leaf": "0x" + encoding.hex(),
                 "siblings": ["0x" + s.hex() for s in siblings],
             }
+
+    @app.get(
+        "/proofs/withdrawals/{withdrawal_id}",
+        summary="Merkle proof of a withdrawal against the withdrawals root of the last commit height",
+    )
+    def proof_withdrawal(withdrawal_id: int) -> dict[str, Any]:
+        with node.lock:
+            out = withdrawal_proof(node.tree, withdrawal_id)
+        if out is None:
+            raise NotFound(
+                f"withdrawal {withdrawal_id} at the last commit height (it may come with the next)"
+            )
+        return out
+
+    @app.get(
+        "/proofs/exits/{owner}/{subaccount}/{asset}",
+        summary="Merkle proof of an EXIT leaf against the state root of the last commit height",
+    )
+    def proof_exit(owner: str, subaccount: int, asset: str) -> dict[str, Any]:
+        with node.lock:
+            out = exit_proof(node.tree, owner.lower(), subaccount, asset)
+        if out is None:
+            raise NotFound(f"an exit claim of {owner}/{subaccount} on {asset} at the last commit height")
+        return out
+
+    @app.get("/proofs/cursors", summary="Merkle proof of the CURSORS leaf at the last commit height")
+    def proof_cursors() -> dict[str, Any]:
+        with node.lock:
+            out = cursors_proof(node.tree)
+        if out is None:
+            raise NotFound("a commit height since the node started (wait for the next one)")
+        return out
 
     @app.get("/health", summary="Liveness: height and pending submissions")
     def health() -> dict[str, Any]:

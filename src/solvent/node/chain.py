@@ -194,6 +194,7 @@ def block_body(height: int, time: int, txs: list[str]) -> bytes:
 @dataclass(slots=True)
 class BlockResult:
     root: bytes
+    withdrawals_root: bytes
     receipts: list[Receipt]
     events: list[Event]
 
@@ -233,8 +234,8 @@ def apply_block(
         events += tx_events
         signers.add(signer)
         receipts.append(receipt_of(tx_events, height, index))
-    root = tree.after_block(state, events, signers)
-    return BlockResult(root, receipts, events)
+    root = tree.after_block(state, events, signers, height)
+    return BlockResult(root, tree.withdrawals_root(), receipts, events)
 
 
 def sign_submission(

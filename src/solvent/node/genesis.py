@@ -54,6 +54,12 @@ class GenesisConfig:
     operator: str = field(default_factory=lambda: dev_address("operator"))
     time: int = GENESIS_TIME
     roles: dict[str, str] = field(default_factory=dict)  # deployment name -> address (default: dev)
+    # EXIT leaves are refreshed (and roots committed on chain) at heights that are multiples of it.
+    commit_every: int = 10
+
+    def __post_init__(self) -> None:
+        if self.commit_every < 1:
+            raise ValueError(f"commit_every must be at least 1, was {self.commit_every}")
 
     @property
     def domain(self) -> Domain:
@@ -64,6 +70,7 @@ class GenesisConfig:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "GenesisConfig":
+        """A config from its JSON; a field added since the log was written takes its default."""
         return cls(**obj)
 
 

@@ -79,7 +79,7 @@ class History:
         if self.height >= self.node.height:
             return
         state = genesis_state(self.node.genesis)
-        tree = StateTree.build(state)
+        tree = StateTree.build(state, commit_every=self.node.genesis.commit_every)
         for record in self.node.log.blocks(1):
             body = record.json()
             result = apply_block(state, tree, body, self.node.domain, check_signatures=False)

@@ -8,8 +8,14 @@ Introduction
 and the node acknowledges no transaction before that (one fsync per block:
 group commit).
 
-Each block row holds the block's canonical JSON body, its state root and a
-chained digest ``keccak256(previous digest ‖ height ‖ body ‖ root)``. On
+Each block row holds the block's canonical JSON body, its state root, the
+root of its withdrawals tree (``node.state_root.WithdrawalsTree``) and a
+chained digest ``keccak256(previous digest ‖ height ‖ keccak256(body) ‖ root
+‖ withdrawals root)``. Logs written before the withdrawals tree existed
+(schema 1) get the column on opening (``ALTER TABLE``, NULL in their rows),
+and a row without it keeps the digest without it; the state roots of such
+logs predate the settlement leaves, so this build reports them as
+``RootMismatch`` on replay rather than as a damaged file. On
 opening, every row is checked against its digest: a changed byte in any
 committed block (or a page SQLite itself finds damaged) stops the node with
 ``CorruptLog``, naming the first bad height. A write torn by a crash is a
@@ -18,13 +24,14 @@ transaction that never committed, so that block was never acknowledged;
 ``open`` notices a WAL whose length is not a whole number of frames and
 reports the bytes dropped (``torn_bytes``) before SQLite discards them.
 
-Snapshots hold the pickled state, the Merkle leaf numbering and the root at
-a height; restart = latest snapshot + replay of the later blocks.
+Snapshots hold the pickled state, the tree's layout (``state_root.Layout``:
+leaf numbering, EXIT amounts, withdrawals) and the root at a height;
+restart = latest snapshot + replay of the later blocks.
 
 Tables
 ------
 meta(key, value)                       genesis parameters (JSON), schema version
-blocks(height, body, root, digest)     height 0 is the genesis block
+blocks(height, body, root, digest, withdrawals_root)     height 0 is the genesis block
 snapshots(height, state, leaf_index, root)
 """
 
@@ -38,7 +45,7 @@ from typing import Any
 
 from solvent.node.keccak import keccak256
 
-SCHEMA = 1
+SCHEMA = 2  # 2: blocks.withdrawals_root
 DB_NAME = "solvent.db"
 _WAL_HEADER = 32
 _FRAME_HEADER = 24
@@ -54,14 +61,21 @@ class BlockRecord:
     body: bytes  # canonical JSON of the block
     root: bytes  # state root after the block
     digest: bytes  # chained digest
+    withdrawals_root: bytes | None = None  # withdrawals root after the block (None: schema 1)
 
     def json(self) -> dict[str, Any]:
         body: dict[str, Any] = json.loads(self.body)
         return body
 
 
-def chain_digest(previous: bytes, height: int, body: bytes, root: bytes) -> bytes:
-    return keccak256(previous + height.to_bytes(8, "big") + keccak256(body) + root)
+def chain_digest(
+    previous: bytes, height: int, body: bytes, root: bytes, withdrawals_root: bytes | None = None
+) -> bytes:
+    tail = withdrawals_root if withdrawals_root is not None else b""
+    return keccak256(previous + height.to_bytes(8, "big") + keccak256(body) + root + tail)
+
+
+_COLUMNS = "height, body, root, digest, withdrawals_root"
 
 
 def torn_wal_bytes(directory: Path) -> int:
@@ -103,6 +117,9 @@ class BlockLog:
                     root BLOB NOT NULL);
                 """
             )
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(blocks)")}
+            if "withdrawals_root" not in columns:  # a schema-1 log: its rows keep NULL
+                self.db.execute("ALTER TABLE blocks ADD COLUMN withdrawals_root BLOB")
         except sqlite3.DatabaseError as error:
             raise CorruptLog(f"{self.directory / DB_NAME}: SQLite cannot read it ({error})") from None
         self.last_digest = bytes(32)
@@ -127,11 +144,11 @@ class BlockLog:
         previous = bytes(32)
         expected = 0
         try:
-            rows = self.db.execute("SELECT height, body, root, digest FROM blocks ORDER BY height")
-            for height, body, root, digest in rows:
+            rows = self.db.execute(f"SELECT {_COLUMNS} FROM blocks ORDER BY height")
+            for height, body, root, digest, withdrawals_root in rows:
                 if height != expected:
                     raise CorruptLog(f"block {expected} is missing (found {height} after {expected - 1})")
-                if chain_digest(previous, height, body, root) != digest:
+                if chain_digest(previous, height, body, root, withdrawals_root) != digest:
                     raise CorruptLog(
                         f"block {height} does not match its digest: the log was altered after it was "
                         "written; restore the directory from a copy or verify it against another node"
@@ -144,30 +161,28 @@ class BlockLog:
         self.height = expected - 1
         return self.height
 
-    def append(self, height: int, body: bytes, root: bytes) -> BlockRecord:
+    def append(self, height: int, body: bytes, root: bytes, withdrawals_root: bytes) -> BlockRecord:
         """Write one block and fsync it (returns when it is durable)."""
         if height != self.height + 1:
             raise ValueError(f"Invariant: block {height} appended after {self.height}")
-        digest = chain_digest(self.last_digest, height, body, root)
+        digest = chain_digest(self.last_digest, height, body, root, withdrawals_root)
         self.db.execute(
-            "INSERT INTO blocks (height, body, root, digest) VALUES (?, ?, ?, ?)",
-            (height, body, root, digest),
+            f"INSERT INTO blocks ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+            (height, body, root, digest, withdrawals_root),
         )
         self.last_digest = digest
         self.height = height
-        return BlockRecord(height, body, root, digest)
+        return BlockRecord(height, body, root, digest, withdrawals_root)
 
     def block(self, height: int) -> BlockRecord | None:
-        row = self.db.execute(
-            "SELECT height, body, root, digest FROM blocks WHERE height = ?", (height,)
-        ).fetchone()
+        row = self.db.execute(f"SELECT {_COLUMNS} FROM blocks WHERE height = ?", (height,)).fetchone()
         return BlockRecord(*row) if row is not None else None
 
     def blocks(self, start: int = 0, end: int | None = None) -> list[BlockRecord]:
         """Return blocks start..end (inclusive; end None: the last)."""
         last = self.height if end is None else end
         rows = self.db.execute(
-            "SELECT height, body, root, digest FROM blocks WHERE height BETWEEN ? AND ? ORDER BY height",
+            f"SELECT {_COLUMNS} FROM blocks WHERE height BETWEEN ? AND ? ORDER BY height",
             (start, last),
         )
         return [BlockRecord(*row) for row in rows]

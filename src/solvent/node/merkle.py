@@ -109,6 +109,14 @@ class MerkleTree:
         self.dirty = set()
         return self._root
 
+    def copy(self) -> "MerkleTree":
+        """An independent copy (the root is brought up to date first)."""
+        self.root()
+        other = MerkleTree()
+        other.levels = [bytearray(level) for level in self.levels]
+        other._root = self._root
+        return other
+
     def proof(self, index: int) -> list[bytes]:
         """Return the ``DEPTH`` siblings of leaf ``index``, leaf level first."""
         self.root()

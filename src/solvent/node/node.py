@@ -148,29 +148,29 @@ class Node:
 
     def _create(self) -> tuple[State, StateTree]:
         state = genesis_state(self.genesis)
-        tree = StateTree.build(state)
+        tree = StateTree.build(state, commit_every=self.genesis.commit_every)
         self.log.set_meta(self.genesis.to_json())
         body = json.dumps(
             {"height": 0, "time": state.time, "genesis": self.genesis.to_json()},
             sort_keys=True,
             separators=(",", ":"),
         ).encode()
-        self.log.append(0, body, tree.root())
-        self.log.save_snapshot(0, state, tree.index, tree.root())
+        self.log.append(0, body, tree.root(), tree.withdrawals_root())
+        self.log.save_snapshot(0, state, tree.layout(), tree.root())
         return state, tree
 
     def _restore(self) -> tuple[State, StateTree, int | None, int]:
         snapshot = self.log.latest_snapshot()
         if snapshot is None:
             state = genesis_state(self.genesis)
-            tree = StateTree.build(state)
+            tree = StateTree.build(state, commit_every=self.genesis.commit_every)
             start = 0
             first = self.log.block(0)
             if first is None or first.root != tree.root():
                 raise RootMismatch("the genesis block's root is not this venue's genesis root")
         else:
-            start, state, index, root = snapshot
-            tree = StateTree.build(state, index)
+            start, state, layout, root = snapshot
+            tree = StateTree.build(state, layout, height=start, commit_every=self.genesis.commit_every)
             if tree.root() != root:
                 raise RootMismatch(f"snapshot {start} does not hash to its logged root")
         replayed = 0
@@ -184,6 +184,11 @@ class Node:
                     f"block {record.height} replays to root 0x{result.root.hex()}, the log says "
                     f"0x{record.root.hex()}: this build of Solvent does not reproduce the log; "
                     "run `solvent verify` and report it"
+                )
+            if record.withdrawals_root is not None and result.withdrawals_root != record.withdrawals_root:
+                raise RootMismatch(
+                    f"block {record.height} replays to withdrawals root 0x{result.withdrawals_root.hex()}, "
+                    f"the log says 0x{record.withdrawals_root.hex()}; run `solvent verify` and report it"
                 )
             replayed += 1
         return state, tree, (start if snapshot is not None else None), replayed
@@ -263,12 +268,13 @@ class Node:
                 events += tx_events
                 signers.add(pending.signer)
                 included.append((pending, receipt))
-            root = self.tree.after_block(state, events, signers)
+            root = self.tree.after_block(state, events, signers, height)
+            withdrawals_root = self.tree.withdrawals_root()
             body = block_body(height, now, [sub.log_text() for sub in txs])
-            self.log.append(height, body, root)  # durable from here
+            self.log.append(height, body, root, withdrawals_root)  # durable from here
             self.height = height
             if height % self.config.snapshot_every == 0:
-                self.log.save_snapshot(height, state, self.tree.index, root)
+                self.log.save_snapshot(height, state, self.tree.layout(), root)
         for pending, receipt in included:
             pending.future.set_result(receipt)
         info = BlockInfo(height, now, root, txs, [r for _, r in included], events)
@@ -320,7 +326,7 @@ class Node:
     def snapshot_now(self) -> None:
         """Write a snapshot of the current height."""
         with self.lock:
-            self.log.save_snapshot(self.height, self.state, self.tree.index, self.tree.root())
+            self.log.save_snapshot(self.height, self.state, self.tree.layout(), self.tree.root())
 
     def root(self) -> bytes:
         with self.lock:

@@ -6,8 +6,8 @@ Introduction
 ``verify`` trusts nothing the node computed. From the genesis record alone
 it rebuilds the genesis state, then replays every block: each signature is
 recovered again (and must give the logged signer), each transaction goes
-through ``engine.apply``, and the state root after each block must equal the
-logged one. It reports the first block whose root differs (or whose
+through ``engine.apply``, and the state root and the withdrawals root after
+each block must equal the logged ones. It reports the first block whose root differs (or whose
 transactions do not replay), or that all match, with the number of blocks
 and transactions and the time taken. It reads the database read-only and
 never writes to it.
@@ -49,7 +49,7 @@ POOL_ABOVE_BYTES = 1 << 20
 # costs the replaying process ~300 µs whatever its size, and a block may hold a single submission.
 GROUP_BYTES = 64 << 10
 
-Row = tuple[int, bytes, bytes, bytes]  # height, body, root, digest
+Row = tuple[int, bytes, bytes, bytes, bytes | None]  # height, body, root, digest, withdrawals root
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,15 +91,18 @@ def verify(
             if size >= pool_above:
                 verifier = Verifier(config.domain, workers, kind)
         state = genesis_state(config)
-        tree = StateTree.build(state)
+        tree = StateTree.build(state, commit_every=config.commit_every)
         previous = bytes(32)
         blocks = txs = 0
         root = tree.root()
-        rows = db.execute("SELECT height, body, root, digest FROM blocks ORDER BY height")
-        for (height, body, logged_root, digest), confirmed in _checked_ahead(rows, verifier):
+        columns = {row[1] for row in db.execute("PRAGMA table_info(blocks)")}
+        wcol = "withdrawals_root" if "withdrawals_root" in columns else "NULL"
+        rows = db.execute(f"SELECT height, body, root, digest, {wcol} FROM blocks ORDER BY height")
+        withdrawals_root = tree.withdrawals_root()
+        for (height, body, logged_root, digest, logged_wroot), confirmed in _checked_ahead(rows, verifier):
             if height != blocks:
                 return _report(blocks, txs, started, root, height, f"block {blocks} is missing")
-            if chain_digest(previous, height, body, logged_root) != digest:
+            if chain_digest(previous, height, body, logged_root, logged_wroot) != digest:
                 return _report(blocks, txs, started, root, height, "the block does not match its digest")
             previous = digest
             block = json.loads(body)
@@ -109,6 +112,7 @@ def verify(
                 except (ReplayMismatch, Exception) as error:
                     return _report(blocks, txs, started, root, height, f"replay failed: {error}")
                 root = result.root
+                withdrawals_root = result.withdrawals_root
                 txs += len(block["txs"])
             if root != logged_root:
                 return _report(
@@ -118,6 +122,16 @@ def verify(
                     root,
                     height,
                     f"root 0x{root.hex()} differs from the logged 0x{logged_root.hex()}",
+                )
+            if logged_wroot is not None and withdrawals_root != logged_wroot:
+                return _report(
+                    blocks,
+                    txs,
+                    started,
+                    root,
+                    height,
+                    f"withdrawals root 0x{withdrawals_root.hex()} differs from the logged "
+                    f"0x{logged_wroot.hex()}",
                 )
             blocks += 1
             if progress is not None:
@@ -151,7 +165,7 @@ def _checked_ahead(rows: Iterator[Row], verifier: Verifier | None) -> Iterator[t
             else:
                 exhausted = True
             if group:
-                in_flight.append((group, verifier.submit_logged([body for _, body, _, _ in group])))
+                in_flight.append((group, verifier.submit_logged([body for _, body, _, _, _ in group])))
         if not in_flight:
             return
         group, future = in_flight.popleft()
