@@ -119,7 +119,13 @@ class VaultMachine(RuleBasedStateMachine):
         self.op.add_withdrawal(owner, symbol, amount)
 
     @precondition(lambda self: not self.frozen)
-    @rule(who=actor_ix, sub=subaccounts, symbol=symbols, amount=st.integers(0, 2 * 10**9), leaf=st.booleans())
+    @rule(
+        who=actor_ix,
+        sub=subaccounts,
+        symbol=symbols,
+        amount=st.integers(0, 2 * 10**9) | st.just(10**13),
+        leaf=st.booleans(),
+    )
     def operator_lies(self, who: int, sub: int, symbol: str, amount: int, leaf: bool) -> None:
         if leaf:
             self.op.set_exit(self.actors[who], sub, symbol, amount)
@@ -216,7 +222,12 @@ class VaultMachine(RuleBasedStateMachine):
         claims = sorted(k for k, v in snap.exit_amount.items() if v > 0)
         if not claims:
             return
-        owner, sub, symbol = key = data.draw(st.sampled_from(claims))
+        self._exit(data.draw(st.sampled_from(claims)))
+
+    def _exit(self, key: ClaimKey) -> None:
+        assert self.last is not None
+        snap = self.snaps[self.last]
+        owner, sub, symbol = key
         args = (*snap.exit_args(owner, sub, symbol), self.last)
         if not self.frozen:
             reason = "NotFrozen"
@@ -230,6 +241,14 @@ class VaultMachine(RuleBasedStateMachine):
             return
         with boa.reverts(reason):
             self.world.vault.exit(*args)
+
+    @precondition(lambda self: self.frozen and self.last is not None)
+    @rule()
+    def everyone_exits(self) -> None:
+        """Every claim of the final root, in order: the early ones paid in full, then the cap."""
+        assert self.last is not None
+        for key in sorted(k for k, v in self.snaps[self.last].exit_amount.items() if v > 0):
+            self._exit(key)
 
     @precondition(lambda self: bool(self.deposits))
     @rule(data=st.data())
