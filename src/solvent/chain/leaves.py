@@ -5,8 +5,9 @@ Introduction
 ------------
 Each leaf is ``keccak256(abi.encode(...))`` of 32-byte words, as every leaf of
 ``node.state_root``; the words are made by that module's ``word``,
-``address_word`` and ``id_hash`` so the node's trees and ``contracts/Vault.vy``
-agree byte for byte. ``tests/chain`` checks every encoding against the contract.
+``address_word`` and ``id_hash``, and the encoders are that module's own, so
+the node's trees and ``contracts/Vault.vy`` agree byte for byte.
+``tests/chain`` checks every encoding against the contract.
 
 =========  ==============================================================  ===========
 kind       fields (each one ABI word)                                      tree
@@ -23,29 +24,35 @@ amount   token units (the token's own decimals)
 """
 
 from solvent.node.keccak import keccak256
-from solvent.node.state_root import address_word, id_hash, word
 
-EXIT, WITHDRAWAL, CURSORS = 8, 9, 10
+# One encoding, the node's: the vault verifies exactly the leaves the node's trees hold.
+from solvent.node.state_root import (
+    CURSORS,
+    EXIT,
+    WITHDRAWAL,
+    cursors_encoding,
+    exit_encoding,
+    id_hash,
+    withdrawal_encoding,
+)
+
+__all__ = [
+    "CURSORS",
+    "EXIT",
+    "WITHDRAWAL",
+    "asset_id",
+    "cursors_encoding",
+    "cursors_leaf",
+    "exit_encoding",
+    "exit_leaf",
+    "withdrawal_encoding",
+    "withdrawal_leaf",
+]
 
 
 def asset_id(symbol: str) -> bytes:
     """Return an asset's id on chain: keccak256 of its symbol."""
     return id_hash(symbol)
-
-
-def exit_encoding(owner: str, subaccount: int, symbol: str, amount: int) -> bytes:
-    """Return the ABI encoding of an EXIT leaf: what ``owner/subaccount`` may take of an asset."""
-    return word(EXIT) + address_word(owner) + word(subaccount) + asset_id(symbol) + word(amount)
-
-
-def withdrawal_encoding(withdrawal_id: int, owner: str, symbol: str, amount: int) -> bytes:
-    """Return the ABI encoding of a WITHDRAWAL leaf (its index in the tree is ``withdrawal_id``)."""
-    return word(WITHDRAWAL) + word(withdrawal_id) + address_word(owner) + asset_id(symbol) + word(amount)
-
-
-def cursors_encoding(deposits_credited: int, forced_served: int) -> bytes:
-    """Return the ABI encoding of the CURSORS leaf: deposits credited and forced requests served."""
-    return word(CURSORS) + word(deposits_credited) + word(forced_served)
 
 
 def exit_leaf(owner: str, subaccount: int, symbol: str, amount: int) -> bytes:
