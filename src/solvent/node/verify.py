@@ -114,25 +114,14 @@ def verify(
                 root = result.root
                 withdrawals_root = result.withdrawals_root
                 txs += len(block["txs"])
-            if root != logged_root:
-                return _report(
-                    blocks,
-                    txs,
-                    started,
-                    root,
-                    height,
-                    f"root 0x{root.hex()} differs from the logged 0x{logged_root.hex()}",
-                )
-            if logged_wroot is not None and withdrawals_root != logged_wroot:
-                return _report(
-                    blocks,
-                    txs,
-                    started,
-                    root,
-                    height,
-                    f"withdrawals root 0x{withdrawals_root.hex()} differs from the logged "
-                    f"0x{logged_wroot.hex()}",
-                )
+            # A log of schema 1 has no withdrawals root (None): nothing to compare it with.
+            for what, ours, logged in (
+                ("root", root, logged_root),
+                ("withdrawals root", withdrawals_root, logged_wroot),
+            ):
+                if logged is not None and ours != logged:
+                    reason = f"{what} 0x{ours.hex()} differs from the logged 0x{logged.hex()}"
+                    return _report(blocks, txs, started, root, height, reason)
             blocks += 1
             if progress is not None:
                 progress(height)

@@ -767,6 +767,8 @@ def run(config: LabConfig, progress: Callable[[int, int], None] | None = None) -
         t0,
         margin_track,
         leverage_track,
+        steps,
+        _origin(paths[main.asset]),
     )
     return RunResult(
         summary,
@@ -831,10 +833,10 @@ def _summary(
     t0: int,
     margin_track: dict[str, list[tuple[int, int]]],
     leverage_track: list[Decimal],
+    steps: int,
+    path_start: int,
 ) -> dict[str, Any]:
     state = lab.state
-    steps = min(p.steps for p in paths.values())
-    moving = [a for a in paths if not paths[a].name.startswith("constant:")]
     oi = {
         m: {"start": v[0], "max": max(v), "end": v[-1], "mean": sum(v) // len(v)} for m, v in oi_track.items()
     }
@@ -858,7 +860,7 @@ def _summary(
             "source": {a: p.source for a, p in sorted(paths.items())},
             "start": t0,
             # The main path's own time at t0 (an episode's real UTC time), for plots and readers.
-            "path_start": _origin(paths[_main_asset(moving or list(paths))]),
+            "path_start": path_start,
             "end": t0 + steps * config.step_s,
             "steps": steps,
             "step_s": config.step_s,
