@@ -74,6 +74,27 @@ def test_each_nonce_is_accepted_once_in_any_order_within_the_window() -> None:
     assert (state.nonces[OWNER].high, state.nonces[OWNER].mask) == (10**6 + 3, 0b100)
 
 
+def test_a_jump_to_the_largest_nonce_is_cheap_and_exact() -> None:
+    """A jump of 2**64 - 2 nonces once built a mask of that many bits (MemoryError in the
+    sequencer); past the window, the mask is simply cleared."""
+    state = genesis(GOVERNOR)
+    for nonce in (1, 2**64 - 1):
+        check_nonce(state, OWNER, nonce)
+        use_nonce(state, OWNER, nonce)
+    assert (state.nonces[OWNER].high, state.nonces[OWNER].mask) == (2**64 - 1, 0)
+    with pytest.raises(NonceUsed):
+        check_nonce(state, OWNER, 2**64 - 1)
+    use_nonce(state, OWNER, 2**64 - 2)
+    assert state.nonces[OWNER].mask == 1
+    # One step short of the window keeps the old highest as its last bit.
+    state = genesis(GOVERNOR)
+    use_nonce(state, OWNER, 10)
+    use_nonce(state, OWNER, 10 + NONCE_WINDOW)
+    assert state.nonces[OWNER].mask == 1 << (NONCE_WINDOW - 1)
+    use_nonce(state, OWNER, 10 + 2 * NONCE_WINDOW + 1)
+    assert state.nonces[OWNER].mask == 0
+
+
 def test_the_window_slides_bit_for_bit() -> None:
     """Against a model: the set of used nonces, and 'accepted iff unused and > high - 65'."""
     state = genesis(GOVERNOR)
