@@ -3,12 +3,9 @@ Find the Vyper contracts and deploy them with titanoboa.
 
 Introduction
 ------------
-The sources live in the repository's top-level ``contracts/`` (``Vault.vy``;
-test tokens in ``contracts/test/``). ``src/solvent/contracts`` is a symbolic
-link to it, listed as package data, so a wheel carries copies of the files
-inside the ``solvent`` package. ``contracts_dir`` looks there first (an
-installed package, or a checkout through the link) and then in the checkout's
-top level (a checkout where the link was not kept, e.g. ``core.symlinks=false``).
+The sources are found by ``solvent.chain.artifacts``; this module loads them
+into titanoboa's in-process EVM, for the tests and ``bench/gas.py`` (web3
+deployments use ``artifacts.artifact`` instead).
 
 Compiling is the slow part (about a second per contract): ``deployer`` compiles
 each source once per process and every ``deploy_*`` reuses it.
@@ -19,35 +16,22 @@ deployer   boa's compiled, not yet deployed contract (``boa.load_partial``)
 """
 
 import functools
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import boa
 
-VAULT = "Vault.vy"
-MOCK_TOKEN = "test/MockERC20.vy"
-FEE_TOKEN = "test/FeeToken.vy"
-REENTRANT_TOKEN = "test/ReentrantToken.vy"
+from solvent.chain.artifacts import FEE_TOKEN, MOCK_TOKEN, REENTRANT_TOKEN, VAULT, source
 
-
-class ContractsNotFoundError(FileNotFoundError):
-    """The Vyper sources are neither in the package nor in a checkout."""
-
-
-def contracts_dir() -> Path:
-    """Return the directory holding ``Vault.vy`` (package data first, then the checkout)."""
-    packaged = Path(str(resources.files("solvent"))) / "contracts"
-    checkout = Path(__file__).resolve().parents[3] / "contracts"
-    for place in (packaged, checkout):
-        if (place / VAULT).is_file():
-            return place
-    raise ContractsNotFoundError(f"{VAULT} is in neither {packaged} nor {checkout}")
-
-
-def source(name: str) -> Path:
-    """Return the path of a contract's source, ``name`` relative to ``contracts/``."""
-    return contracts_dir() / name
+__all__ = [
+    "FEE_TOKEN",
+    "MOCK_TOKEN",
+    "REENTRANT_TOKEN",
+    "VAULT",
+    "deploy_token",
+    "deploy_vault",
+    "deployer",
+    "tx_gas",
+]
 
 
 @functools.cache

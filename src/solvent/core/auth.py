@@ -140,10 +140,8 @@ def use_nonce(state: State, signer: str, nonce: int) -> None:
         # The old highest becomes bit shift - 1; bits pushed past the window are dropped. A jump
         # past the window drops them all without shifting: a shift by a nonce's size (up to
         # 2**64) would build an integer of that many bits.
-        if window.high == 0 or shift > NONCE_WINDOW:
-            mask = 0
-        else:
-            mask = (window.mask << shift) | (1 << (shift - 1))
+        past = window.high == 0 or shift > NONCE_WINDOW
+        mask = 0 if past else (window.mask << shift) | (1 << (shift - 1))
         window.mask = mask & ((1 << NONCE_WINDOW) - 1)
         window.high = nonce
     else:

@@ -36,6 +36,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
+from solvent.core.state import State
 from solvent.node.chain import ReplayMismatch, apply_block
 from solvent.node.genesis import GenesisConfig, genesis_state
 from solvent.node.log import DB_NAME, CorruptLog, chain_digest
@@ -75,6 +76,29 @@ def verify(
 ) -> VerifyReport:
     """Replay the log of ``directory`` from genesis; compare every root. ``progress`` is called
     with each height replayed; ``workers`` processes check signatures ahead (0: none)."""
+    return replay(directory, None, progress, workers, kind, pool_above).report
+
+
+@dataclass
+class Replay:
+    """A replay's report, and the state and trees it reached (at ``until``, or the log's end)."""
+
+    report: VerifyReport
+    state: State
+    tree: StateTree
+
+
+def replay(
+    directory: str | Path,
+    until: int | None = None,
+    progress: Callable[[int], object] | None = None,
+    workers: int = 2,
+    kind: Kind = "process",
+    pool_above: int = POOL_ABOVE_BYTES,
+) -> Replay:
+    """``verify`` up to height ``until`` (None: the whole log), keeping what it rebuilt: the state
+    and trees of that height, whose checkpoint is the last commit height at or below it, hence
+    the proofs a user needs against a root on chain, without the node (``chain.escape``)."""
     path = Path(directory) / DB_NAME
     if not path.exists():
         raise FileNotFoundError(f"no Solvent log at {path}")
@@ -97,20 +121,29 @@ def verify(
         root = tree.root()
         columns = {row[1] for row in db.execute("PRAGMA table_info(blocks)")}
         wcol = "withdrawals_root" if "withdrawals_root" in columns else "NULL"
-        rows = db.execute(f"SELECT height, body, root, digest, {wcol} FROM blocks ORDER BY height")
+        last = -1 if until is None else until
+        rows = db.execute(
+            f"SELECT height, body, root, digest, {wcol} FROM blocks"
+            " WHERE ? < 0 OR height <= ? ORDER BY height",
+            (last, last),
+        )
         withdrawals_root = tree.withdrawals_root()
         for (height, body, logged_root, digest, logged_wroot), confirmed in _checked_ahead(rows, verifier):
             if height != blocks:
-                return _report(blocks, txs, started, root, height, f"block {blocks} is missing")
+                return Replay(
+                    _report(blocks, txs, started, root, height, f"block {blocks} is missing"), state, tree
+                )
             if chain_digest(previous, height, body, logged_root, logged_wroot) != digest:
-                return _report(blocks, txs, started, root, height, "the block does not match its digest")
+                reason = "the block does not match its digest"
+                return Replay(_report(blocks, txs, started, root, height, reason), state, tree)
             previous = digest
             block = json.loads(body)
             if height > 0:
                 try:
                     result = apply_block(state, tree, block, config.domain, check_signatures=not confirmed)
                 except (ReplayMismatch, Exception) as error:
-                    return _report(blocks, txs, started, root, height, f"replay failed: {error}")
+                    reason = f"replay failed: {error}"
+                    return Replay(_report(blocks, txs, started, root, height, reason), state, tree)
                 root = result.root
                 withdrawals_root = result.withdrawals_root
                 txs += len(block["txs"])
@@ -121,11 +154,14 @@ def verify(
             ):
                 if logged is not None and ours != logged:
                     reason = f"{what} 0x{ours.hex()} differs from the logged 0x{logged.hex()}"
-                    return _report(blocks, txs, started, root, height, reason)
+                    return Replay(_report(blocks, txs, started, root, height, reason), state, tree)
             blocks += 1
             if progress is not None:
                 progress(height)
-        return _report(blocks, txs, started, root, None, "every root matches")
+        if until is not None and blocks <= until:
+            reason = f"the log ends at height {blocks - 1}, below {until}"
+            return Replay(_report(blocks, txs, started, root, blocks, reason), state, tree)
+        return Replay(_report(blocks, txs, started, root, None, "every root matches"), state, tree)
     finally:
         if verifier is not None:
             verifier.close()
