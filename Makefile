@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/solvent demo --node
+	$(BIN)/solvent demo --chain
+	$(BIN)/solvent demo --chain --escape
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -6,6 +6,9 @@ The ``solvent`` command line.
     solvent demo --node [--episode E] [--steps N] [--start ISO] [DIR]
                                    bots replay a real crash through a node's API (``demo_node``),
                                    then every root is verified (``make demo``)
+    solvent demo --chain [--escape] [DIR]
+                                   on a devnet: deposit in the vault, trade, withdraw by proof;
+                                   or the operator stops and users freeze and exit (``demo_chain``)
     solvent node | verify | account | order | oracle   the node (see ``cli_node``)
     solvent stress | sweep          the stress lab: one run, or a sweep file (see ``cli_stress``)
 
@@ -149,6 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--episode", default="black-thursday", help="with --node: black-thursday or 2025-10-10")
     demo.add_argument("--steps", type=int, help="with --node: bars to replay (default: the episode's window)")
     demo.add_argument("--start", help="with --node: the first bar's open time, ISO UTC (2020-03-12T06:00)")
+    demo.add_argument(
+        "--chain", action="store_true", help="deposit in the vault on a devnet, trade, withdraw by proof"
+    )
+    demo.add_argument(
+        "--escape", action="store_true", help="with --chain: the operator stops; users freeze and exit"
+    )
     cli_node.register(sub)
     cli_stress.register(sub)
     args = parser.parse_args(argv)
@@ -159,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
         return handled
     if args.command == "replay":
         return cmd_replay(args.file, args.json)
+    if args.chain or args.escape:
+        from solvent import demo_chain  # noqa: PLC0415 (web3 and the devnet: seconds to load)
+
+        return demo_chain.run_cli(args.escape, args.directory)
     if args.node:
         return demo_node.run_cli(args.episode, args.steps, args.start, args.directory)
     return cmd_demo(args.directory)
