@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/node.py
 	$(BIN)/python bench/stress.py
 	$(BIN)/python bench/gas.py
+	$(BIN)/python bench/checkpoint.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
