@@ -38,7 +38,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError
+from web3.exceptions import ContractLogicError, Web3Exception
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
@@ -169,9 +169,10 @@ class VaultStatus:
 class VaultClient:
     """One deployed vault on one chain."""
 
-    def __init__(self, w3: Web3, address: str) -> None:
+    def __init__(self, w3: Web3, address: str, start_block: int = 0) -> None:
         self.w3 = w3
         self.address = Web3.to_checksum_address(address)
+        self.start_block = start_block  # no event of the vault is older: where scans begin
         self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact(VAULT).abi)
         self._lock = threading.Lock()  # one nonce sequence per sender, whatever thread sends
         self._symbols: dict[bytes, str] = {}
@@ -182,17 +183,21 @@ class VaultClient:
     def deploy(cls, w3: Web3, admin: LocalAccount, sequencer: str, force_window: int) -> "VaultClient":
         """Deploy a vault; ``admin`` lists its assets, ``sequencer`` commits its roots."""
         address = deploy_contract(w3, admin, VAULT, Web3.to_checksum_address(sequencer), force_window)
-        return cls(w3, address)
+        return cls(w3, address, int(w3.eth.block_number))
 
     def deployed_at_block(self) -> int:
-        """The first block to scan for events: the vault's creation, found by bisection on its code."""
+        """The vault's creation block, found by bisection on its code; 0 if the RPC keeps no
+        state that old (not an archive node): then pass the block from the deployment record."""
         low, high = 0, int(self.w3.eth.block_number)
-        while low < high:
-            mid = (low + high) // 2
-            if self.w3.eth.get_code(self.address, block_identifier=mid):
-                high = mid
-            else:
-                low = mid + 1
+        try:
+            while low < high:
+                mid = (low + high) // 2
+                if self.w3.eth.get_code(self.address, block_identifier=mid):
+                    high = mid
+                else:
+                    low = mid + 1
+        except (Web3Exception, ValueError, OSError):
+            return 0
         return low
 
     def list_asset(self, admin: LocalAccount, symbol: str, token: str, decimals: int | None = None) -> None:
@@ -323,7 +328,7 @@ class VaultClient:
 
     def symbols(self) -> dict[bytes, str]:
         """Asset id -> symbol of every listed asset (from ``AssetListed``; listing is for good)."""
-        logs = self._logs(self.contract.events.AssetListed, 0, self.w3.eth.block_number)
+        logs = self._logs(self.contract.events.AssetListed, self.start_block, self.w3.eth.block_number)
         for log in logs:
             self._symbols[bytes(log["args"]["asset"])] = str(log["args"]["symbol"])
         return dict(self._symbols)

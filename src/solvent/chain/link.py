@@ -83,7 +83,10 @@ class ChainWatcher:
         self.vault = vault
         self.key = operator_key
         self.confirmations = confirmations
-        self.next_block = vault.deployed_at_block() if start_block is None else start_block
+        if start_block is None:
+            start_block = vault.start_block or vault.deployed_at_block()
+        vault.start_block = start_block
+        self.next_block = start_block
         self.scanned_to = self.next_block - 1
         self._deposits: dict[int, DepositEvent] = {}
         self._requests: dict[int, ForcedRequest] = {}
@@ -241,7 +244,13 @@ class ChainLink:
     def _run(self) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
-            self.poll()
+            try:
+                self.poll()
+            except Exception as error:  # the link must outlive any one bad round
+                self.stats.errors += 1
+                self.stats.last_error = f"{type(error).__name__}: {error}"
+                if self.on_error is not None:
+                    self.on_error(error)
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
     def stop(self) -> None:
