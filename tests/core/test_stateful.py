@@ -3001,6 +3001,7 @@ GOVERNANCE = {
     "ListDomain",
     "SetDomain",
     "SetMarketLimits",
+    "SettleOnChain",  # one-way; tests/core/test_chain_settled.py
 }
 
 

@@ -19,7 +19,8 @@ signer may send it:
 * a ``Deposit`` or ``ChainDeposit`` credits money that arrived on chain,
   and a ``ForcedWithdrawal`` serves a request made on chain, so only the
   operator (the governor, until the chain watcher has its own key) may
-  sign one;
+  sign one (a venue settled on chain, ``SettleOnChain``, then refuses the
+  plain ``Deposit`` itself: ``core.ledger``);
   ``SetTime`` is the sequencer's block time and is never signed.
 
 **Nonces.** Each signer has a window (``NonceWindow``): the highest nonce it

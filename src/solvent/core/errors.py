@@ -312,6 +312,13 @@ class ForcedOutOfOrder(ProtocolError):
     name = "ForcedOutOfOrder"
 
 
+class DepositOnChainOnly(ProtocolError):
+    """A plain ``Deposit`` on a venue settled on chain: only the vault's deposits are credited."""
+
+    code = 6007
+    name = "DepositOnChainOnly"
+
+
 class UnknownDomain(ProtocolError):
     """The named risk domain is not listed."""
 

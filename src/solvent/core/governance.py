@@ -54,6 +54,7 @@ from solvent.core.tx import (
     SetMarketLimits,
     SetPortfolioParams,
     SetReporters,
+    SettleOnChain,
 )
 from solvent.core.units import MAX_AMOUNT
 from solvent.core.vol_oracle import MAX_VOL_PARAM, is_vol_stale
@@ -482,3 +483,14 @@ def process_set_market_limits(state: State, tx: SetMarketLimits) -> list[Event]:
     if tx.reduce_only is not None:
         sync_breaker(market, "governance", tx.reduce_only, events, "set by governance")
     return events
+
+
+def process_settle_on_chain(state: State, tx: SettleOnChain) -> list[Event]:
+    """Turn on ``State.chain_settled`` for good: from now on ``Deposit`` is refused
+    (``DepositOnChainOnly``) and money enters only as a ``ChainDeposit``. A second one is refused:
+    nothing turns the switch off, and a venue settled on chain says so once."""
+    _check_governor(state, tx.sender)
+    if state.chain_settled:
+        raise AlreadyExists("the venue is settled on chain already; the switch is one-way")
+    state.chain_settled = True
+    return [event("SettledOnChain")]

@@ -23,6 +23,7 @@ from solvent.core.errors import (
     BadAddress,
     DepositAlreadyCredited,
     DepositCapExceeded,
+    DepositOnChainOnly,
     DepositOutOfOrder,
     ForcedOutOfOrder,
     InsufficientBalance,
@@ -171,7 +172,14 @@ def withdrawn_event(state: State, key: AccountKey, symbol: str, amount: int) -> 
 
 
 def process_deposit(state: State, tx: Deposit) -> list[Event]:
+    """Credit a plain deposit (development, tests, genesis); refused once the venue is settled
+    on chain (``State.chain_settled``), where only the vault's deposits are money."""
     # VALIDATE
+    if state.chain_settled:
+        raise DepositOnChainOnly(
+            "this venue is settled on chain: deposit in the vault on chain, and the operator "
+            "credits it (ChainDeposit); a plain Deposit is not backed by the vault"
+        )
     error = _deposit_refusal(state, tx.owner, tx.subaccount, tx.asset, tx.amount)
     if error is not None:
         raise error

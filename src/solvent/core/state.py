@@ -15,8 +15,9 @@ cross bucket  the subaccount's balances plus its non-isolated positions
 isolated      a position margined only by its own ``isolated_margin``
 """
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from enum import StrEnum
+from typing import Any
 
 from sortedcontainers import SortedDict, SortedList
 
@@ -424,6 +425,22 @@ class State:
     next_withdrawal_id: int = 0  # ids of withdrawals paid on chain: 0, 1, 2, ... (docs/settlement.md)
     deposits_credited: int = 0  # chain deposits 0 .. n-1 are credited (ChainDeposit)
     forced_served: int = 0  # forced-withdrawal requests 0 .. m-1 are served (ForcedWithdrawal)
+    chain_settled: bool = False  # one-way (SettleOnChain): plain Deposit refused, ChainDeposit only
+
+    def __setstate__(self, state: tuple[object, dict[str, Any]]) -> None:
+        """Restore a pickle (a node's snapshot, a deep copy): a field added to State since the
+        pickle was written takes its default, as if the state had been built with it."""
+        _, slots = state  # a slots class pickles as (None, {field: value})
+        for f in fields(self):
+            if f.name in slots:
+                value = slots[f.name]
+            elif f.default is not MISSING:
+                value = f.default
+            elif f.default_factory is not MISSING:
+                value = f.default_factory()
+            else:
+                raise TypeError(f"Invariant: a pickled State without its required field {f.name!r}")
+            setattr(self, f.name, value)
 
 
 POOL_OWNER_PREFIX = "pool:"

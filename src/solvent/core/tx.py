@@ -236,6 +236,18 @@ class SetReporters:
     quorum: int
 
 
+@dataclass(frozen=True, slots=True)
+class SettleOnChain:
+    """Settle the venue on chain from now on, for ever (``docs/settlement.md``): plain ``Deposit``
+    is refused (``DepositOnChainOnly``), money enters only as a ``ChainDeposit`` from the vault.
+
+    One-way: there is no transaction that turns it off, and a second one is refused
+    (``AlreadyExists``). A node applies it at genesis when ``GenesisConfig.chain_settled``.
+    """
+
+    sender: str
+
+
 # --- oracle ------------------------------------------------------------------
 
 
@@ -654,6 +666,7 @@ Tx = (
     | CreatePool
     | SetAssetWeights
     | SetReporters
+    | SettleOnChain
     | PriceReport
     | Deposit
     | Withdraw
@@ -704,6 +717,7 @@ TX_TYPES: dict[str, type] = {
         CreatePool,
         SetAssetWeights,
         SetReporters,
+        SettleOnChain,
         PriceReport,
         Deposit,
         Withdraw,

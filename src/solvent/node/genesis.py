@@ -18,8 +18,13 @@ make ``make demo`` and the tests self-contained; a real deployment passes its
 own reporter addresses (``roles``) and keeps the keys with the reporters.
 
 The genesis block (height 0) records the deployment name, chain id, venue
-(the verifying contract of the EIP-712 domain), operator, role addresses and
-time, so that ``solvent verify`` rebuilds the same state from the log alone.
+(the verifying contract of the EIP-712 domain), operator, role addresses,
+time, ``commit_every`` and ``chain_settled``, so that ``solvent verify``
+rebuilds the same state from the log alone. ``chain_settled`` (a venue
+settled on chain, ``docs/settlement.md``) applies ``SettleOnChain`` after
+the deployment's transactions: from height 1 a plain ``Deposit`` is refused
+(``DepositOnChainOnly``). A log written before a field existed takes its
+default, which builds the state it was written with.
 """
 
 import dataclasses
@@ -28,7 +33,7 @@ from typing import Any
 
 from solvent.core.engine import apply, genesis
 from solvent.core.state import State
-from solvent.core.tx import SetTime, Tx
+from solvent.core.tx import SetTime, SettleOnChain, Tx
 from solvent.defaults import GENESIS, GENESIS_TIME, GOVERNOR, NAMES
 from solvent.node.eip712 import Domain, address_of_key
 from solvent.node.keccak import keccak256
@@ -56,6 +61,10 @@ class GenesisConfig:
     roles: dict[str, str] = field(default_factory=dict)  # deployment name -> address (default: dev)
     # EXIT leaves are refreshed (and roots committed on chain) at heights that are multiples of it.
     commit_every: int = 10
+    # Settled on chain (docs/settlement.md): SettleOnChain at genesis, after the deployment's
+    # transactions (whose Deposits seed the insurance funds), so that no plain Deposit is ever
+    # credited afterwards; money enters only as ChainDeposit from the vault.
+    chain_settled: bool = False
 
     def __post_init__(self) -> None:
         if self.commit_every < 1:
@@ -109,4 +118,6 @@ def genesis_state(config: GenesisConfig) -> State:
     apply(state, SetTime(config.time))
     for tx in node_genesis_txs(config):
         apply(state, tx)
+    if config.chain_settled and not state.chain_settled:  # (a deployment may settle itself)
+        apply(state, SettleOnChain(config.operator))
     return state

@@ -13,11 +13,15 @@ signer     (2, address signer, uint64 highest nonce, uint64 nonce mask, bytes32 
 market     (3, bytes32 keccak(market id), bytes32 record)   record: the book as order ids
 pool       (4, bytes32 keccak(pool id), bytes32 record)
 fund       (5, bytes32 keccak(domain), uint256 quote atoms)
-global     (6, bytes32 record)                           everything else in ``State``
+global     (6, bytes32 record)                           everything else in ``State`` (1)
 order      (7, bytes32 keccak(market id), uint64 order id, bytes32 record)   a resting order
 exit       (8, address owner, uint256 subaccount, bytes32 keccak(asset), uint256 amount)
 cursors    (10, uint256 deposits_credited, uint256 forced_served)
 =========  =====================================================================
+
+(1) A field added to ``State`` after logs were written (``chain_settled``) is in the global
+record only once set, as a ``[name, value]`` pair after the others (``global_record``): a
+state that never set it hashes as before, so older logs verify with the same roots.
 
 Kinds 8 and 10 exist for the settlement contract (``docs/settlement.md``),
 which reads amounts from them without parsing a record. EXIT leaves are
@@ -111,7 +115,12 @@ _GLOBAL_FIELDS = (
     "twaps",
     "next_twap_id",
     "next_withdrawal_id",
+    "chain_settled",
 )
+# Fields added to State after logs were written: the global record names each as a pair
+# [name, value] after the others, and only while it differs from this value, so that a log
+# written before it replays to the same roots (``solvent verify``).
+_GLOBAL_IF_SET: dict[str, object] = {"chain_settled": False}
 # The fields with leaves of their own; with _GLOBAL_FIELDS, every field of State.
 LEAF_FIELDS = (
     "accounts",
@@ -195,7 +204,18 @@ def leaf_encoding(state: State, key: LeafKey) -> bytes:
         return word(CURSORS) + word(state.deposits_credited) + word(state.forced_served)
     if kind == EXIT:
         raise ValueError("an EXIT leaf's amount is the tree's (StateTree.leaf_encoding)")
-    return word(GLOBAL) + record_hash([getattr(state, f) for f in _GLOBAL_FIELDS])
+    return word(GLOBAL) + record_hash(global_record(state))
+
+
+def global_record(state: State) -> list[object]:
+    """The global leaf's record: the values of ``_GLOBAL_FIELDS`` in order, except that a field
+    of ``_GLOBAL_IF_SET`` is a ``[name, value]`` pair at the end, present only when set."""
+    out: list[object] = [getattr(state, f) for f in _GLOBAL_FIELDS if f not in _GLOBAL_IF_SET]
+    for name, unset in _GLOBAL_IF_SET.items():
+        value = getattr(state, name)
+        if value != unset:
+            out.append([name, value])
+    return out
 
 
 def _resting_order(state: State, market_id: str, order_id: int) -> Order | None:
