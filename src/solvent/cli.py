@@ -24,7 +24,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from solvent import cli_node, cli_stress, demo_node
+from solvent import cli_chain, cli_node, cli_stress, demo_node
 from solvent.scenario import (
     Replay,
     Step,
@@ -160,10 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     cli_node.register(sub)
     cli_stress.register(sub)
+    cli_chain.register(sub)
     args = parser.parse_args(argv)
     handled = cli_node.dispatch(args)
     if handled is None:
         handled = cli_stress.dispatch(args)
+    if handled is None:
+        handled = cli_chain.dispatch(args)
     if handled is not None:
         return handled
     if args.command == "replay":

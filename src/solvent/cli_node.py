@@ -16,11 +16,13 @@ Sizes and prices are decimal units (``0.01``, ``100000``).
 import argparse
 import contextlib
 import csv
+import dataclasses
 import gc
 import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import Progress
@@ -32,11 +34,16 @@ from solvent.core.state import TimeInForce
 from solvent.core.tx import PlaceOrder, PriceReport
 from solvent.core.units import to_atoms
 from solvent.defaults import usd
+from solvent.node.eip712 import address_of_key
 from solvent.node.genesis import GenesisConfig, dev_key
-from solvent.node.node import NodeConfig
+from solvent.node.node import Node, NodeConfig
 from solvent.node.server import NodeServer
 from solvent.node.verify import verify
 from solvent.sdk import Client, NodeError
+
+if TYPE_CHECKING:
+    from solvent.chain.client import VaultClient
+    from solvent.chain.link import ChainLink
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -46,6 +53,18 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     node.add_argument("--port", type=int, default=8545)
     node.add_argument("--deployment", default="fixture_f", help="genesis deployment of a new directory")
     node.add_argument("--block-ms", type=int, default=100, help="block interval in milliseconds")
+    chain = node.add_argument_group("chain", "link the node to its vault (solvent chain deploy)")
+    chain.add_argument("--chain-rpc", metavar="URL", help="the chain's JSON-RPC URL")
+    chain.add_argument("--vault", metavar="ADDR", help="the vault's address: the venue signatures bind to")
+    chain.add_argument(
+        "--confirmations", type=int, default=0, help="blocks deep a deposit must be before it is credited"
+    )
+    chain.add_argument("--chain-interval", type=float, default=1.0, help="seconds between chain rounds")
+    chain.add_argument(
+        "--operator-key",
+        metavar="HEX",
+        help="the operator's key: credits deposits, commits roots (default: dev)",
+    )
     check = sub.add_parser("verify", help="re-execute a node's log from genesis and compare every root")
     check.add_argument("data")
     check.add_argument(
@@ -101,24 +120,169 @@ def dispatch(args: argparse.Namespace) -> int | None:
 
 def cmd_node(args: argparse.Namespace) -> int:
     config = NodeConfig(block_interval_s=args.block_ms / 1000)
-    server = NodeServer(
-        Path(args.data), GenesisConfig(deployment=args.deployment), config, args.host, args.port
-    )
-    report = server.node.restart
     console = Console()
+    genesis = GenesisConfig(deployment=args.deployment)
+    chain: _Chain | None = None
+    if args.chain_rpc or args.vault:
+        try:
+            chain = _chain(args, console)
+        except ValueError as error:
+            print(f"solvent node: {error}", file=sys.stderr)
+            return 1
+        genesis = dataclasses.replace(
+            genesis, chain_id=chain.chain_id, venue=chain.vault.address.lower(), operator=chain.operator
+        )
+    try:
+        server = NodeServer(Path(args.data), genesis, config, args.host, args.port)
+    except ValueError as error:  # a directory holding another venue's log
+        print(f"solvent node: {error}", file=sys.stderr)
+        return 1
+    report = server.node.restart
     console.print(
         f"[bold]solvent node[/] {server.url} · data {args.data} · height {report.height} "
         f"(snapshot {report.snapshot}, {report.replayed} blocks replayed in {report.seconds:.2f} s)"
     )
     if report.torn_bytes:
         console.print(f"[yellow]dropped a torn tail of {report.torn_bytes} bytes: a block never acknowledged")
+    try:
+        link = None if chain is None else chain.link(server.node, console, args)
+    except ValueError as error:  # the chain stopped answering since _chain
+        server.stop()
+        print(f"solvent node: {error}", file=sys.stderr)
+        return 1
     console.print(f"API docs: {server.url}/docs · Ctrl-C stops")
     # What start-up built (the state, the imports) lives as long as the node: out of the cyclic
     # collector's sight, full collections scan only what the running node allocates.
     gc.freeze()
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+    if link is None:
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
+        return 0
+    # NodeServer.serve_forever, with the link started after the sequencer and stopped before the
+    # node closes (it submits to the node and reads its log).
+    server.verifier.warm()
+    server.node.start()
+    link.start()
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            server.server.run(sockets=[server.socket])
+    finally:
+        link.stop()
+        server.verifier.close()
+        server.node.close()
+        stats = link.stats
+        console.print(
+            f"chain link stopped: {stats.deposits} deposits credited, {stats.requests} forced requests "
+            f"served, {stats.commitments} roots committed, {stats.errors} errors",
+            soft_wrap=True,
+        )
     return 0
+
+
+@dataclasses.dataclass
+class _Chain:
+    """The vault a node is linked to and the operator key that serves it."""
+
+    vault: "VaultClient"
+    chain_id: int
+    key: bytes
+    operator: str  # the key's address, lower-case: the genesis operator
+
+    def link(self, node: "Node", console: Console, args: argparse.Namespace) -> "ChainLink":
+        from web3.exceptions import Web3Exception  # noqa: PLC0415 (web3: only a linked node pays)
+
+        from solvent.chain.client import ChainError, account  # noqa: PLC0415
+        from solvent.chain.link import ChainCommitter, ChainLink, ChainWatcher  # noqa: PLC0415
+
+        try:  # the watcher finds the vault's deployment block on chain
+            watcher = ChainWatcher(node, self.vault, self.key, args.confirmations)
+        except (ChainError, Web3Exception, OSError) as error:
+            raise ValueError(f"the chain at {args.chain_rpc} failed: {error}") from error
+        committer = ChainCommitter(node, self.vault, account(self.key))
+        last_error = [""]
+
+        def on_error(error: Exception) -> None:
+            if str(error) != last_error[0]:  # once per distinct error, not once per round
+                console.print(
+                    f"[yellow]chain link: {error} (retrying every {args.chain_interval} s)", soft_wrap=True
+                )
+            last_error[0] = str(error)
+
+        class ReportingLink(ChainLink):
+            """The link, printing what each round did."""
+
+            def poll(self) -> None:
+                before = dataclasses.replace(self.stats)
+                super().poll()
+                done = self.stats
+                if done.deposits > before.deposits or done.requests > before.requests:
+                    console.print(
+                        f"chain link: submitted {done.deposits - before.deposits} deposit credit(s), "
+                        f"{done.requests - before.requests} forced withdrawal(s)",
+                        soft_wrap=True,
+                    )
+                if done.commitments > before.commitments:
+                    height = committer.sent[-1].height
+                    console.print(
+                        f"chain link: committed the roots of height {height} to the vault", soft_wrap=True
+                    )
+
+        link = ReportingLink(watcher, committer, args.chain_interval, on_error)
+        last = self.vault.last_height()
+        console.print(
+            f"chain link: vault {self.vault.address} on chain {self.chain_id} at {args.chain_rpc}, "
+            f"every {args.chain_interval} s · credits Deposited events {args.confirmations} blocks deep "
+            f"(from block {watcher.next_block}) and serves forced requests, signed by the operator "
+            f"{self.operator} · commits the roots of every {node.genesis.commit_every}th block "
+            f"(vault's last: {'none' if last is None else last})",
+            soft_wrap=True,
+        )
+        return link
+
+
+def _chain(args: argparse.Namespace, console: Console) -> _Chain:
+    """Connect to the vault of ``--chain-rpc``/``--vault``; ValueError says what is wrong."""
+    from web3 import Web3  # noqa: PLC0415 (web3: only a linked node pays for its import)
+
+    from solvent.chain.client import ChainError, VaultClient, connect  # noqa: PLC0415
+
+    if not (args.chain_rpc and args.vault):
+        raise ValueError("--chain-rpc and --vault go together: the chain's RPC URL and the vault on it")
+    if not Web3.is_address(args.vault):
+        raise ValueError(f"--vault {args.vault} is not an address (0x and 40 hex digits)")
+    if args.operator_key:
+        try:
+            key = bytes.fromhex(args.operator_key.removeprefix("0x"))
+        except ValueError as error:
+            raise ValueError("--operator-key takes a private key in hex (64 hex digits)") from error
+        if len(key) != 32:
+            raise ValueError("--operator-key takes a 32-byte private key (64 hex digits)")
+    else:
+        key = dev_key("operator")
+        console.print(
+            "[yellow]chain link: no --operator-key, using the public development key dev_key('operator'): "
+            "for a local chain only, anyone can sign as it",
+            soft_wrap=True,
+        )
+    operator = address_of_key(key)
+    try:
+        w3 = connect(args.chain_rpc)
+    except ChainError as error:
+        raise ValueError(f"{error.reason}: start the chain or fix --chain-rpc") from error
+    if not w3.eth.get_code(Web3.to_checksum_address(args.vault)):
+        raise ValueError(
+            f"no contract at {args.vault} on chain {w3.eth.chain_id}: check --vault and --chain-rpc"
+        )
+    vault = VaultClient(w3, args.vault)
+    sequencer = str(vault.contract.functions.sequencer().call()).lower()
+    if sequencer != operator:
+        raise ValueError(
+            f"the vault's sequencer is {sequencer}, the operator key's address {operator}: pass the "
+            "sequencer's key as --operator-key (a vault's sequencer never changes)"
+        )
+    if args.confirmations < 0 or args.chain_interval <= 0:
+        raise ValueError("--confirmations takes 0 or more blocks, --chain-interval seconds above 0")
+    return _Chain(vault, int(w3.eth.chain_id), key, operator)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
