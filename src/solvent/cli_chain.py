@@ -166,6 +166,9 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     whose.add_argument("--owner", help="pay this owner's claims (default: the sender's)")
     whose.add_argument("--all", action="store_true", help="pay every claim at the vault's last root")
 
+    advance = commands.add_parser("advance", help="devnet only: move the chain's clock forward and mine")
+    _rpc_argument(advance)
+    advance.add_argument("seconds", type=int, help="seconds to add to the chain's time")
     refund = commands.add_parser("refund", help="after a freeze: return a deposit the node never credited")
     _vault_arguments(refund)
     _key_arguments(refund, "the sender (the depositor is paid)")
@@ -179,6 +182,12 @@ def _rpc_argument(parser: argparse.ArgumentParser) -> None:
 def _vault_arguments(parser: argparse.ArgumentParser) -> None:
     _rpc_argument(parser)
     parser.add_argument("--vault", help="the vault's address (default: $SOLVENT_VAULT)")
+    parser.add_argument(
+        "--vault-block",
+        type=int,
+        help="the vault's deployment block, where event scans start (default: $SOLVENT_VAULT_BLOCK, "
+        "else found on chain, which needs an archive RPC)",
+    )
 
 
 def _key_arguments(parser: argparse.ArgumentParser, who: str) -> None:
@@ -207,6 +216,7 @@ def dispatch(args: argparse.Namespace) -> int | None:
         "freeze": cmd_freeze,
         "exit": cmd_exit,
         "refund": cmd_refund,
+        "advance": cmd_advance,
     }
     name = args.chain_command
     try:
@@ -284,7 +294,14 @@ def _vault(args: argparse.Namespace, w3: "Web3") -> "VaultClient":
         raise CommandError(
             f"no contract at {address} on chain {w3.eth.chain_id} ({args.rpc}): check --vault and --rpc"
         )
-    return VaultClient(w3, address)
+    start = args.vault_block if args.vault_block is not None else os.environ.get("SOLVENT_VAULT_BLOCK")
+    return VaultClient(w3, address, int(start or 0))
+
+
+def _scan_start(vault: "VaultClient") -> int:
+    """Where the vault's events begin: --vault-block, else a bisection on its code (0 on an RPC
+    that keeps no old state: a full scan)."""
+    return vault.start_block or vault.deployed_at_block()
 
 
 def _signer(args: argparse.Namespace, w3: "Web3") -> "LocalAccount":
@@ -507,7 +524,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         "chain_id": int(w3.eth.chain_id),
         "vault": vault.address,
         "assets": assets,
-        "deployed_block": vault.deployed_at_block(),
+        "deployed_block": vault.start_block,
         "sequencer": Web3.to_checksum_address(sequencer),
     }
     text = json.dumps(deployment, indent=2)
@@ -684,7 +701,7 @@ def cmd_freeze(args: argparse.Namespace) -> int:
 
 def _deadline(vault: "VaultClient", request_id: int) -> int:
     head = int(vault.w3.eth.block_number)
-    for request in vault.forced_requests(vault.deployed_at_block(), head):
+    for request in vault.forced_requests(_scan_start(vault), head):
         if request.request_id == request_id:
             return request.deadline
     raise CommandError(f"no forced-withdrawal request {request_id} on the vault")
@@ -731,7 +748,7 @@ def cmd_refund(args: argparse.Namespace) -> int:
     vault = _vault(args, w3)
     sender = _signer(args, w3)
     head = int(w3.eth.block_number)
-    found = [d for d in vault.deposits(vault.deployed_at_block(), head) if d.deposit_id == args.deposit_id]
+    found = [d for d in vault.deposits(_scan_start(vault), head) if d.deposit_id == args.deposit_id]
     if not found:
         raise CommandError(f"no deposit {args.deposit_id} on the vault (`solvent chain status` counts them)")
     deposit = found[0]
@@ -742,4 +759,19 @@ def cmd_refund(args: argparse.Namespace) -> int:
         f"deposit {deposit.deposit_id} refunded: paid {units(paid, symbol)} to {deposit.owner} "
         f"(deposited {units(deposit.amount, symbol)})"
     )
+    return 0
+
+
+def cmd_advance(args: argparse.Namespace) -> int:
+    from solvent.chain.devnet import DevnetError, advance_time
+
+    if args.seconds < 1:
+        raise CommandError("seconds must be at least 1")
+    w3 = _connect(args)
+    try:
+        now = advance_time(w3, args.seconds)
+    except DevnetError as error:
+        why = f"{error}: only development chains (solvent chain devnet, anvil) move their clock"
+        raise CommandError(why) from error
+    print(f"chain time is now {now} ({_utc(now)})")
     return 0

@@ -61,6 +61,12 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     )
     chain.add_argument("--chain-interval", type=float, default=1.0, help="seconds between chain rounds")
     chain.add_argument(
+        "--vault-block",
+        type=int,
+        help="the vault's deployment block (deploy JSON: deployed_block), where the watcher's scan "
+        "starts (default: found on chain, which needs an archive RPC)",
+    )
+    chain.add_argument(
         "--operator-key",
         metavar="HEX",
         help="the operator's key: credits deposits, commits roots (default: dev)",
@@ -130,7 +136,11 @@ def cmd_node(args: argparse.Namespace) -> int:
             print(f"solvent node: {error}", file=sys.stderr)
             return 1
         genesis = dataclasses.replace(
-            genesis, chain_id=chain.chain_id, venue=chain.vault.address.lower(), operator=chain.operator
+            genesis,
+            chain_id=chain.chain_id,
+            venue=chain.vault.address.lower(),
+            operator=chain.operator,
+            chain_settled=True,  # money enters only through the vault: the plain Deposit is refused
         )
     try:
         server = NodeServer(Path(args.data), genesis, config, args.host, args.port)
@@ -195,7 +205,7 @@ class _Chain:
         from solvent.chain.link import ChainCommitter, ChainLink, ChainWatcher  # noqa: PLC0415
 
         try:  # the watcher finds the vault's deployment block on chain
-            watcher = ChainWatcher(node, self.vault, self.key, args.confirmations)
+            watcher = ChainWatcher(node, self.vault, self.key, args.confirmations, args.vault_block)
         except (ChainError, Web3Exception, OSError) as error:
             raise ValueError(f"the chain at {args.chain_rpc} failed: {error}") from error
         committer = ChainCommitter(node, self.vault, account(self.key))

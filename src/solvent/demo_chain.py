@@ -126,7 +126,10 @@ class _Demo:
 
     def start_node(self) -> None:
         genesis = GenesisConfig(
-            chain_id=int(self.w3.eth.chain_id), venue=self.vault.address.lower(), commit_every=COMMIT_EVERY
+            chain_id=int(self.w3.eth.chain_id),
+            venue=self.vault.address.lower(),
+            commit_every=COMMIT_EVERY,
+            chain_settled=True,  # money enters only through the vault: the plain Deposit is refused
         )
         self.server = NodeServer(self.directory, genesis, NodeConfig(block_interval_s=0.02), port=0).start()
         # The link has its own connection: web3 providers are not shared between threads.

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from solvent.chain.client import VaultClient, connect
-from solvent.chain.devnet import DevnetServer, advance_time
+from solvent.chain.devnet import DevnetServer
 from solvent.cli import main
 from solvent.core.tx import Withdraw
 from solvent.defaults import usd
@@ -177,7 +177,11 @@ def test_deploy_deposit_node_withdraw_then_escape(
     assert err.startswith("solvent chain freeze: ") and "DeadlineNotPassed" in err and "retry in" in err
     _, err = cli("exit", "--dev", "alice", "--log", str(data), code=1)
     assert "not frozen" in err
-    advance_time(w3, 3_601)
+    before = int(w3.eth.get_block("latest")["timestamp"])
+    out, _ = cli("advance", "3601")
+    assert out.startswith("chain time is now ")
+    assert int(w3.eth.get_block("latest")["timestamp"]) >= before + 3_601
+    monkeypatch.setenv("SOLVENT_VAULT_BLOCK", str(deployment["deployed_block"]))
     out, _ = cli("freeze", "--dev", "bob", "0", "--log", str(data))
     assert out.startswith("vault frozen on request 0") and "deposits credited: 1" in out
     out, _ = cli("withdraw", "--dev", "bob", "--log", str(data), str(unclaimed))

@@ -148,7 +148,7 @@ class DevnetServer:
     answered one at a time (eth-tester is not thread-safe).
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8545) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 8546) -> None:
         self.provider = EthereumTesterProvider(EthereumTester(PyEVMBackend()))
         self.tester: Any = self.provider.ethereum_tester
         # The provider's own middleware turns JSON-RPC parameters (hex quantities, camelCase)

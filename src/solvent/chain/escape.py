@@ -11,7 +11,8 @@ replays a copy of the log up to the vault's last committed height, checking
 every root on the way (``node.verify.replay``), and checks that the root it
 rebuilt is the one on chain; the kit then gives the CURSORS proof that
 ``freeze`` takes, the EXIT proof of every claim and the WITHDRAWAL proof of
-every withdrawal not yet claimed, in the JSON the node's
+every withdrawal in that root (the vault refuses one already paid:
+``AlreadyWithdrawn``), in the JSON the node's
 own proof endpoints serve, so ``VaultClient.freeze``/``exit`` take either.
 
 This is the data-availability assumption of the design, named: a user can
@@ -81,7 +82,10 @@ class EscapeKit:
 def kit_at(directory: str | Path, height: int, state_root: str | None = None) -> EscapeKit:
     """Replay the log in ``directory`` to the commit height ``height`` and return its kit; if
     ``state_root`` (0x hex, the vault's) is given, refuse a log whose root there differs."""
-    result = replay(directory, until=height, workers=0)
+    try:
+        result = replay(directory, until=height, workers=0)
+    except FileNotFoundError as error:
+        raise EscapeError(f"no copy of the log at {directory}: {error}") from error
     if not result.report.ok:
         raise EscapeError(f"the log does not replay to height {height}: {result.report.reason}")
     checkpoint = result.tree.checkpoint
