@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from solvent.demo_chain import CAROL_DEPOSIT, DEPOSITS, run_chain_demo
+from solvent.demo_chain import CAROL_DEPOSIT, DEPOSITS, INSURANCE, run_chain_demo
 
 
 def test_deposit_trade_withdraw_by_proof(tmp_path: Path) -> None:
@@ -29,6 +29,8 @@ def test_escape_after_the_operator_stops(tmp_path: Path) -> None:
     assert summary.ok, out.getvalue()
     assert summary.deposited == sum(DEPOSITS.values()) + CAROL_DEPOSIT
     assert summary.refusals_shown == ["DeadlineNotPassed", "AlreadyExited"]
-    # Everything but the venue's trading fees leaves: every account's claim and carol's refund.
-    assert 0 < summary.holdings < 100 * 10**6
+    # Everything but the insurance funds and the venue's fees leaves: every account's claim and
+    # carol's refund.
+    funds = sum(INSURANCE.values())
+    assert funds < summary.holdings < funds + 100 * 10**6
     assert summary.paid + summary.holdings == summary.deposited

@@ -154,6 +154,12 @@ def cmd_node(args: argparse.Namespace) -> int:
     )
     if report.torn_bytes:
         console.print(f"[yellow]dropped a torn tail of {report.torn_bytes} bytes: a block never acknowledged")
+    if chain is not None:
+        console.print(
+            "chain-settled: money enters only through the vault (a plain Deposit is refused) and the "
+            "insurance funds start empty: the treasury deposits on chain, then signs FundInsurance",
+            soft_wrap=True,
+        )
     try:
         link = None if chain is None else chain.link(server.node, console, args)
     except ValueError as error:  # the chain stopped answering since _chain

@@ -15,9 +15,12 @@ against a real chain: web3, locally signed transactions, the node's API.
 
 The story:
 
-1. **Deposits on chain.** A market maker and two traders (alice, bob) hold
-   test USDC and deposit it in the vault; the watcher credits each deposit
-   once, with the chain block's hash as provenance.
+1. **Deposits on chain.** The treasury, a market maker and two traders
+   (alice, bob) hold test USDC and deposit it in the vault; the watcher
+   credits each deposit once, with the chain block's hash as provenance. The
+   node is chain-settled: its genesis credited nothing (the insurance funds
+   start empty) and it refuses a plain ``Deposit``, so the treasury funds
+   the insurance from its own deposit (``FundInsurance``).
 2. **Trading.** The dev reporters report BTC; the maker quotes; alice buys
    and bob sells BTC-PERP; BTC rises 4%; alice sells to close at a profit.
 3. **Withdrawal by proof** (default). Alice withdraws her balance on the
@@ -33,6 +36,8 @@ The story:
    rebuilt from a copy of the log (``chain.escape``); every account exits
    with its EXIT proof from that copy; carol's deposit is refunded; a second
    exit is refused. P8 is checked: Σ paid ≤ Σ deposited, each claim once.
+   What stays in the vault is the insurance funds and the venue's fees,
+   which have no exit claim.
 
 The chain's clock moves only by ``advance_time`` (the force window), so the
 demo takes seconds; the node's clock is the wall clock.
@@ -55,7 +60,7 @@ from solvent.chain.devnet import DevnetServer, advance_time, fund
 from solvent.chain.escape import kit_at
 from solvent.chain.link import ChainCommitter, ChainLink, ChainWatcher
 from solvent.core.state import TimeInForce
-from solvent.core.tx import CancelAll, PlaceOrder, Withdraw
+from solvent.core.tx import CancelAll, FundInsurance, PlaceOrder, Withdraw
 from solvent.core.units import SIZE_ONE, from_atoms
 from solvent.defaults import usd
 from solvent.node.genesis import GenesisConfig, dev_key
@@ -69,7 +74,10 @@ FORCE_WINDOW = 3_600  # seconds the operator has to serve a forced withdrawal
 ETHER = 10**18
 BTC_START = usd("60000")
 BTC_UP = usd("62400")  # +4%: inside the oracle's 10% band, reached in one report
-DEPOSITS = {"maker": usd("2000000"), "alice": usd("20000"), "bob": usd("20000")}
+# The treasury is the deployment's role: a chain-settled genesis starts with empty insurance
+# funds (it credits nothing the vault does not hold), so it funds them from the vault.
+DEPOSITS = {"treasury": usd("1020000"), "maker": usd("2000000"), "alice": usd("20000"), "bob": usd("20000")}
+INSURANCE = {"MAJ": usd("1000000"), "ALT": usd("20000")}
 CAROL_DEPOSIT = usd("5000")
 
 
@@ -103,7 +111,9 @@ class _Demo:
         self.admin = account(dev_key("vault-admin"))
         self.operator_key = dev_key("operator")
         self.operator = account(self.operator_key)
-        self.users = {name: account(dev_key(f"demo-chain-{name}")) for name in (*DEPOSITS, "carol")}
+        self.keys = {name: dev_key(f"demo-chain-{name}") for name in (*DEPOSITS, "carol")}
+        self.keys["treasury"] = dev_key("treasury")
+        self.users = {name: account(key) for name, key in self.keys.items()}
 
     def say(self, text: str) -> None:
         self.console.print(text)
@@ -146,7 +156,7 @@ class _Demo:
         )
 
     def client(self, name: str) -> Client:
-        return Client(self.server.url, dev_key(f"demo-chain-{name}"))
+        return Client(self.server.url, self.keys[name])
 
     # --- waiting on the link ------------------------------------------------------------
 
@@ -179,8 +189,13 @@ class _Demo:
         self.wait("the watcher's credits", lambda: self.server.node.state.deposits_credited == len(DEPOSITS))
         for name in DEPOSITS:
             self.summary.credited += int(self.client(name).account()["balances"].get("USDC", 0))
+        treasury = self.client("treasury")
+        for domain, amount in INSURANCE.items():
+            treasury.submit(FundInsurance(treasury.address, 0, domain, amount))
         self.console.print(table)
         self.say(f"   credited on the node by the watcher: {_usd(self.summary.credited)} USDC, each once")
+        funds = ", ".join(f"{d} {_usd(a)}" for d, a in INSURANCE.items())
+        self.say(f"   the treasury funds the insurance from its deposit: {funds}")
 
     def trade(self) -> None:
         tally = Tally()
@@ -305,9 +320,8 @@ class _Demo:
         table = Table("", "USDC", title="the vault's books (P8)")
         table.add_row("deposited on chain", _usd(s.deposited))
         table.add_row("paid by the vault", _usd(s.paid))
-        table.add_row(
-            "still held" + (" (the venue's fees: no exit claim)" if s.escape else ""), _usd(s.holdings)
-        )
+        held = " (insurance funds and fees: no exit claim)" if s.escape else ""
+        table.add_row("still held" + held, _usd(s.holdings))
         table.add_row("commitments posted", str(s.commitments))
         self.console.print(table)
         verdict = "[green]ok[/]" if s.ok else "[red]FAILED[/]"

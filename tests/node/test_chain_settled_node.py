@@ -73,14 +73,18 @@ def send(node: Node, key: bytes, tx: Tx, nonce: int) -> dict[str, Any]:
     return future.result(timeout=5).to_json()
 
 
-def test_genesis_settles_after_the_deployment_seeds_the_funds() -> None:
+def test_a_settled_genesis_credits_nothing_the_vault_does_not_hold() -> None:
+    """The deployment's treasury Deposit and the FundInsurance it pays for are left out: the funds
+    start empty and every account holds nothing, so every atom on the node came from the vault."""
     plain, settled = genesis_state(GenesisConfig()), genesis_state(GenesisConfig(chain_settled=True))
     assert not plain.chain_settled and settled.chain_settled
-    assert settled.insurance == plain.insurance and settled.insurance["MAJ"] == usd("1000000")
-    settled.chain_settled = False
-    assert settled == plain  # the switch is the only difference
+    assert plain.insurance["MAJ"] == usd("1000000") and plain.deposited == {"USDC": usd("1020000")}
+    assert settled.insurance == {"MAJ": 0, "ALT": 0}
+    assert settled.deposited == {} and not any(any(a.balances.values()) for a in settled.accounts.values())
+    assert settled.markets.keys() == plain.markets.keys() and settled.feeds.keys() == plain.feeds.keys()
     for deployment in ("fixture_f", "derivatives"):
-        assert genesis_state(GenesisConfig(deployment=deployment, chain_settled=True)).chain_settled
+        state = genesis_state(GenesisConfig(deployment=deployment, chain_settled=True))
+        assert state.chain_settled and not any(state.insurance.values()) and not state.deposited
 
 
 def test_a_settled_node_refuses_the_operators_deposit_and_verifies(tmp_path: Path) -> None:

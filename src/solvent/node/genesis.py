@@ -21,9 +21,13 @@ The genesis block (height 0) records the deployment name, chain id, venue
 (the verifying contract of the EIP-712 domain), operator, role addresses,
 time, ``commit_every`` and ``chain_settled``, so that ``solvent verify``
 rebuilds the same state from the log alone. ``chain_settled`` (a venue
-settled on chain, ``docs/settlement.md``) applies ``SettleOnChain`` after
-the deployment's transactions: from height 1 a plain ``Deposit`` is refused
-(``DepositOnChainOnly``). A log written before a field existed takes its
+settled on chain, ``docs/settlement.md``) leaves out the deployment's
+``Deposit`` and ``FundInsurance`` transactions — money the vault never
+received, which a fund paying out would let users withdraw from others'
+deposits — and applies ``SettleOnChain``: from height 1 a plain ``Deposit``
+is refused (``DepositOnChainOnly``). Its insurance funds start empty; the
+operator funds them from the vault (a deposit on chain, then
+``FundInsurance``). A log written before a field existed takes its
 default, which builds the state it was written with.
 """
 
@@ -33,10 +37,13 @@ from typing import Any
 
 from solvent.core.engine import apply, genesis
 from solvent.core.state import State
-from solvent.core.tx import SetTime, SettleOnChain, Tx
+from solvent.core.tx import Deposit, FundInsurance, SetTime, SettleOnChain, Tx
 from solvent.defaults import GENESIS, GENESIS_TIME, GOVERNOR, NAMES
 from solvent.node.eip712 import Domain, address_of_key
 from solvent.node.keccak import keccak256
+
+# What a chain-settled genesis leaves out of its deployment: credits no vault holds.
+UNBACKED = (Deposit, FundInsurance)
 
 DEV_CHAIN_ID = 31337  # the chain id of local development chains (Anvil, Hardhat)
 DEV_VENUE = "0x" + keccak256(b"solvent-dev-venue").hex()[:40]
@@ -61,9 +68,9 @@ class GenesisConfig:
     roles: dict[str, str] = field(default_factory=dict)  # deployment name -> address (default: dev)
     # EXIT leaves are refreshed (and roots committed on chain) at heights that are multiples of it.
     commit_every: int = 10
-    # Settled on chain (docs/settlement.md): SettleOnChain at genesis, after the deployment's
-    # transactions (whose Deposits seed the insurance funds), so that no plain Deposit is ever
-    # credited afterwards; money enters only as ChainDeposit from the vault.
+    # Settled on chain (docs/settlement.md): the deployment's unbacked Deposits (and the
+    # FundInsurance they pay for) are left out and SettleOnChain is applied, so that money
+    # enters only as ChainDeposit from the vault.
     chain_settled: bool = False
 
     def __post_init__(self) -> None:
@@ -117,6 +124,8 @@ def genesis_state(config: GenesisConfig) -> State:
     state = genesis(config.operator)
     apply(state, SetTime(config.time))
     for tx in node_genesis_txs(config):
+        if config.chain_settled and isinstance(tx, UNBACKED):
+            continue
         apply(state, tx)
     if config.chain_settled and not state.chain_settled:  # (a deployment may settle itself)
         apply(state, SettleOnChain(config.operator))
