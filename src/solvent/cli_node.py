@@ -181,7 +181,7 @@ def cmd_node(args: argparse.Namespace) -> int:
     link.start()
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            server.server.run(sockets=[server.socket])
+            server.http.run()
     finally:
         link.stop()
         server.verifier.close()

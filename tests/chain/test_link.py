@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
+from tests.node.clocks import TickingClock
 from web3 import Web3
 
 from solvent.chain.client import ChainError, VaultClient, account, connect, deploy_test_token, mint
@@ -30,15 +31,6 @@ from solvent.node.state_root import cursors_proof, withdrawal_proof
 ETHER = 10**18
 FORCE_WINDOW = 3_600
 OPERATOR_KEY = dev_key("operator")
-
-
-class Clock:
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        self.now += 1
-        return self.now
 
 
 @dataclass
@@ -92,7 +84,7 @@ def make_world(w3: Web3, directory: Path, commit_every: int = 5) -> World:
     genesis = GenesisConfig(
         chain_id=int(w3.eth.chain_id), venue=vault.address.lower(), commit_every=commit_every
     )
-    node = Node(directory, genesis, NodeConfig(clock=Clock(genesis.time)))
+    node = Node(directory, genesis, NodeConfig(clock=TickingClock(genesis.time)))
     watcher = ChainWatcher(node, vault, OPERATOR_KEY)
     return World(
         w3,
@@ -165,7 +157,7 @@ def test_watcher_credits_each_deposit_once_across_restarts(world: World, tmp_pat
     w.node.close()
 
     # A new node on the same log, a new watcher scanning the whole chain from the vault's deployment.
-    node = Node(w.directory, None, NodeConfig(clock=Clock(w.node.genesis.time + 1_000)))
+    node = Node(w.directory, None, NodeConfig(clock=TickingClock(w.node.genesis.time + 1_000)))
     try:
         watcher = ChainWatcher(node, w.vault, OPERATOR_KEY)
         report = watcher.poll()

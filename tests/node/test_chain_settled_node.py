@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.node.clocks import TickingClock
 
 from solvent.core import engine
 from solvent.core.state import State
@@ -53,18 +54,9 @@ FIELDS_BEFORE = (
 )
 
 
-class Clock:
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        self.now += 1
-        return self.now
-
-
 def open_node(directory: Path, genesis: GenesisConfig | None) -> Node:
     time = (genesis or GenesisConfig()).time
-    return Node(directory, genesis, NodeConfig(clock=Clock(time), snapshot_every=3))
+    return Node(directory, genesis, NodeConfig(clock=TickingClock(time), snapshot_every=3))
 
 
 def send(node: Node, key: bytes, tx: Tx, nonce: int) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.node.clocks import TickingClock
 
 from solvent.core.tx import ChainDeposit, ForcedWithdrawal, Tx, Withdraw
 from solvent.defaults import usd
@@ -31,18 +32,9 @@ A = dev_address("alice")
 BLOCK = "0x" + "cd" * 32
 
 
-class Clock:
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        self.now += 1
-        return self.now
-
-
 def open_node(directory: Path, commit_every: int = 5) -> Node:
     genesis = GenesisConfig(commit_every=commit_every)
-    return Node(directory, genesis, NodeConfig(clock=Clock(genesis.time)))
+    return Node(directory, genesis, NodeConfig(clock=TickingClock(genesis.time)))
 
 
 def send(node: Node, key: bytes, tx: Tx, nonce: int) -> dict[str, Any]:

@@ -44,14 +44,11 @@ import ast
 import contextlib
 import json
 import re
-import socket
 import threading
-import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
-import uvicorn
 from eth_abi import abi
 from eth_tester import EthereumTester, PyEVMBackend  # type: ignore[import-untyped]
 from eth_tester.exceptions import TransactionFailed  # type: ignore[import-untyped]
@@ -60,6 +57,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from web3 import EthereumTesterProvider, Web3
 from web3.types import RPCEndpoint, RPCResponse, Wei
+
+from solvent.serving import HttpServer
 
 METHOD_NOT_FOUND = -32601
 PARSE_ERROR = -32700
@@ -159,19 +158,13 @@ class DevnetServer:
         )
         self._lock = threading.Lock()
         self._time_offset = 0
-        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only for a
-        # socket created with it (see node.server).
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.socket.bind((host, port))
-        self.host, self.port = self.socket.getsockname()[:2]
         self.app = self._create_app()
-        self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="off"))
-        self._thread: threading.Thread | None = None
+        self.http = HttpServer(self.app, host, port, "solvent-devnet")
+        self.host, self.port = self.http.host, self.http.port
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return self.http.url
 
     @property
     def accounts(self) -> list[str]:
@@ -181,29 +174,17 @@ class DevnetServer:
     def serve_forever(self) -> None:
         """Run in the calling thread until interrupted (Ctrl-C)."""
         try:
-            self.server.run(sockets=[self.socket])
+            self.http.run()
         finally:
-            self.socket.close()
+            self.http.socket.close()
 
     def start(self) -> "DevnetServer":
         """Serve from a background thread; return once requests are accepted."""
-        self._thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.socket]}, name="solvent-devnet", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the devnet did not start within 10 s")
-            time.sleep(0.01)
+        self.http.start()
         return self
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-        self.socket.close()
+        self.http.stop()
 
     def __enter__(self) -> "DevnetServer":
         return self.start()

@@ -13,13 +13,8 @@ answered; ``verifier_kind="thread"`` or ``"inline"`` (on the event loop, no
 processes) for tests and small machines.
 """
 
-import socket
-import threading
-import time
 from pathlib import Path
 from types import TracebackType
-
-import uvicorn
 
 from solvent.node.api import create_app
 from solvent.node.genesis import GenesisConfig
@@ -27,6 +22,7 @@ from solvent.node.history import History
 from solvent.node.node import Node, NodeConfig
 from solvent.node.streams import StreamHub
 from solvent.node.verifier import Kind, Verifier
+from solvent.serving import HttpServer
 
 
 class NodeServer:
@@ -45,27 +41,21 @@ class NodeServer:
         self.node = Node(directory, genesis, config)
         self.hub = StreamHub(self.node)
         self.history = History(self.node)
-        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only for a
-        # socket created with it; without, each keep-alive request waits ~40 ms for a delayed ACK.
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.socket.bind((host, port))
-        self.host, self.port = self.socket.getsockname()[:2]
         self.verifier = Verifier(self.node.domain, verifier_workers, verifier_kind)
         self.app = create_app(self.node, self.hub, self.history, self.verifier)
-        self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="off"))
-        self._thread: threading.Thread | None = None
+        self.http = HttpServer(self.app, host, port, "solvent-api")
+        self.host, self.port = self.http.host, self.http.port
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return self.http.url
 
     def serve_forever(self) -> None:
         """Run in the calling thread until interrupted (Ctrl-C)."""
         self.verifier.warm()
         self.node.start()
         try:
-            self.server.run(sockets=[self.socket])
+            self.http.run()
         finally:
             self.verifier.close()
             self.node.close()
@@ -74,26 +64,14 @@ class NodeServer:
         """Serve from a background thread; return once requests are accepted."""
         self.verifier.warm()
         self.node.start()
-        self._thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.socket]}, name="solvent-api", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the API did not start within 10 s")
-            time.sleep(0.01)
+        self.http.start()
         return self
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        self.http.stop()
         self.verifier.close()
         self.node.close()
         self.history.close()
-        self.socket.close()
 
     def __enter__(self) -> "NodeServer":
         return self.start()
