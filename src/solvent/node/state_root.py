@@ -480,29 +480,36 @@ class StateTree:
 
         An account's claims change only if an event named it since the last refresh, or it
         holds positions (marks and funding move), or owes quote (netted at index prices):
-        the others keep theirs without being valued again."""
+        only those are valued again, and only their leaves are compared, so a commit height
+        costs the accounts that can have changed plus one cheap pass to find them."""
         quote = state.quote
-        claims: dict[AccountKey, dict[LeafKey, int]] = {}
-        for key, account in state.accounts.items():
-            if (
-                self._touched is None
-                or key in self._touched
-                or account.positions
-                or account.balances.get(quote, 0) < 0
-                or key not in self._claims
-            ):
-                fresh = account_exits(state, key)
-                if fresh:
-                    claims[key] = fresh
-            elif self._claims[key]:
-                claims[key] = self._claims[key]
-        new: dict[LeafKey, int] = {}
-        for per_account in claims.values():
-            new.update(per_account)
-        old = self.exits
-        changed = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
-        self.exits = new
-        self._claims = claims
+        accounts = state.accounts
+        if self._touched is None:
+            candidates = set(accounts) | set(self._claims)
+        else:
+            candidates = self._touched | (self._claims.keys() - accounts.keys())
+            for key, account in accounts.items():
+                if account.positions or account.balances.get(quote, 0) < 0 or key not in self._claims:
+                    candidates.add(key)
+        exits = dict(self.exits)  # the last checkpoint keeps the dict it was given
+        changed: set[LeafKey] = set()
+        for key in candidates:
+            fresh = account_exits(state, key) if key in accounts else {}
+            old = self._claims.get(key, {})
+            if fresh == old:
+                continue
+            for leaf in old.keys() - fresh.keys():
+                del exits[leaf]
+                changed.add(leaf)
+            for leaf, amount in fresh.items():
+                if old.get(leaf) != amount:
+                    exits[leaf] = amount
+                    changed.add(leaf)
+            if fresh:
+                self._claims[key] = fresh
+            else:
+                del self._claims[key]
+        self.exits = exits
         self._touched = set()
         return changed
 
@@ -547,7 +554,8 @@ class StateTree:
             state_tree=self.tree.copy(),
             state_root=self.tree.root(),
             exits=self.exits,
-            exit_index={key: self.index[key] for key in self.exits},
+            # Every leaf's slot (a copy: slots are reused later); the EXIT leaves' among them.
+            exit_index=dict(self.index),
             cursors_index=self.index[CURSORS_KEY],
             deposits_credited=state.deposits_credited,
             forced_served=state.forced_served,
