@@ -4,8 +4,9 @@ What it measures
 ----------------
 At a height that is a multiple of the genesis ``commit_every`` the state tree refreshes the EXIT
 leaves (``StateTree.refresh_exits``: ``core.exit_claims`` for each account whose claim can have
-changed, found in one pass over the accounts) and keeps a checkpoint: a copy of the state tree and of the withdrawals tree, from which the
-node serves proofs (docs/settlement.md). Other heights update only the leaves a block touched.
+changed, found in one pass over the accounts) and keeps a checkpoint: a copy of the state tree
+and of the withdrawals tree, from which the node serves proofs (docs/settlement.md). Other
+heights update only the leaves a block touched.
 
 For each account count the script builds a genesis state (Fixture F) with that many accounts,
 each credited 1,000 USDC by the operator, then times ``after_block`` on an empty block at an
