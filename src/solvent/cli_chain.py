@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from solvent.cli_node import parse_private_key
 from solvent.core.units import from_atoms, to_atoms
 from solvent.node.genesis import dev_address, dev_key
 
@@ -307,7 +308,7 @@ def _scan_start(vault: "VaultClient") -> int:
 def _signer(args: argparse.Namespace, w3: "Web3") -> "LocalAccount":
     from solvent.chain.client import account
 
-    key = dev_key(args.dev) if args.dev else _key_bytes(args.key)
+    key = dev_key(args.dev) if args.dev else parse_private_key(args.key, "--key")
     signer = account(key)
     if int(w3.eth.get_balance(signer.address)) == 0:
         raise CommandError(
@@ -373,10 +374,7 @@ def _kit(vault: "VaultClient", log: str) -> "EscapeKit":
     last = vault.last_height()
     if last is None:
         raise CommandError("the vault has no committed root yet: there is nothing to prove against")
-    try:
-        return kit_at(log, last, vault.status().state_root)
-    except FileNotFoundError as error:
-        raise CommandError(f"{error}: pass --log a copy of the node's data directory") from error
+    return kit_at(log, last, vault.status().state_root)
 
 
 class _Units:
@@ -491,7 +489,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     mints = _mints(args, listings)
     sequencer = _address(args.sequencer, "--sequencer") if args.sequencer else dev_address("operator")
     w3 = _connect(args)
-    admin = account(dev_key(args.dev) if args.dev else _key_bytes(args.key))
+    admin = account(dev_key(args.dev) if args.dev else parse_private_key(args.key, "--key"))
     if args.fund:
         if not w3.eth.accounts:
             raise CommandError(
@@ -537,16 +535,6 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         console.print(f"wrote {args.out}")
     print(text)
     return 0
-
-
-def _key_bytes(text: str) -> bytes:
-    try:
-        key = bytes.fromhex(text.removeprefix("0x"))
-    except ValueError as error:
-        raise CommandError("--key takes a private key in hex (64 hex digits)") from error
-    if len(key) != 32:
-        raise CommandError(f"--key takes a 32-byte private key (64 hex digits), not {len(key)} bytes")
-    return key
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -109,6 +109,17 @@ def _key_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--dev", help="use the development key of this role name (local nodes only)")
 
 
+def parse_private_key(text: str, flag: str) -> bytes:
+    """A 32-byte private key from hex (``0x`` optional); ValueError names ``flag`` and the fix."""
+    try:
+        key = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError as error:
+        raise ValueError(f"{flag} takes a private key in hex (64 hex digits)") from error
+    if len(key) != 32:
+        raise ValueError(f"{flag} takes a 32-byte private key (64 hex digits), not {len(key)} bytes")
+    return key
+
+
 def _key(args: argparse.Namespace) -> bytes:
     if args.dev:
         return dev_key(args.dev)
@@ -267,12 +278,7 @@ def _chain(args: argparse.Namespace, console: Console) -> _Chain:
     if not Web3.is_address(args.vault):
         raise ValueError(f"--vault {args.vault} is not an address (0x and 40 hex digits)")
     if args.operator_key:
-        try:
-            key = bytes.fromhex(args.operator_key.removeprefix("0x"))
-        except ValueError as error:
-            raise ValueError("--operator-key takes a private key in hex (64 hex digits)") from error
-        if len(key) != 32:
-            raise ValueError("--operator-key takes a 32-byte private key (64 hex digits)")
+        key = parse_private_key(args.operator_key, "--operator-key")
     else:
         key = dev_key("operator")
         console.print(

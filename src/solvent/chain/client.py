@@ -28,6 +28,7 @@ Glossary
 asset id   bytes32 keccak256 of an asset's symbol (``leaves.asset_id``)
 """
 
+import functools
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -87,6 +88,7 @@ def _reason(error: Exception) -> str:
     return text
 
 
+@functools.cache
 def _reverts() -> tuple[type[Exception], ...]:
     """The exceptions that mean "the contract reverted": web3's, and the in-process tester's."""
     try:
@@ -421,16 +423,19 @@ def send(
     with lock or threading.Lock():
         try:
             fn.call({"from": sender.address})
-            tx = fn.build_transaction(
-                {
-                    "from": sender.address,
-                    "nonce": w3.eth.get_transaction_count(sender.address, "pending"),
-                    "chainId": w3.eth.chain_id,
-                }
-            )
+            tx = fn.build_transaction(_tx_fields(w3, sender))
         except reverts as error:
             raise ChainError(action, _reason(error)) from error
         return _send_signed(w3, sender, tx, action)
+
+
+def _tx_fields(w3: Web3, sender: LocalAccount) -> Any:
+    """The fields web3 does not fill in for a locally signed transaction."""
+    return {
+        "from": sender.address,
+        "nonce": w3.eth.get_transaction_count(sender.address, "pending"),
+        "chainId": w3.eth.chain_id,
+    }
 
 
 def _send_signed(w3: Web3, sender: LocalAccount, tx: Any, action: str) -> TxReceipt:
@@ -449,13 +454,7 @@ def deploy_contract(w3: Web3, sender: LocalAccount, name: str, *args: Any) -> st
     """Deploy the contract ``name`` (relative to ``contracts/``); returns its address."""
     compiled = artifact(name)
     factory = w3.eth.contract(abi=compiled.abi, bytecode=compiled.bytecode)
-    tx = factory.constructor(*args).build_transaction(
-        {
-            "from": sender.address,
-            "nonce": w3.eth.get_transaction_count(sender.address, "pending"),
-            "chainId": w3.eth.chain_id,
-        }
-    )
+    tx = factory.constructor(*args).build_transaction(_tx_fields(w3, sender))
     receipt = _send_signed(w3, sender, tx, f"deploy {name}")
     address = receipt["contractAddress"]
     if address is None:

@@ -44,7 +44,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 from web3.exceptions import Web3Exception
@@ -196,7 +196,6 @@ class LinkStats:
     commitments: int = 0
     errors: int = 0
     last_error: str = ""
-    errors_by_kind: dict[str, int] = field(default_factory=dict)
 
 
 class ChainLink:
@@ -229,8 +228,6 @@ class ChainLink:
         except (ChainError, Web3Exception, OSError, ValueError) as error:
             self.stats.errors += 1
             self.stats.last_error = str(error)
-            kind = type(error).__name__
-            self.stats.errors_by_kind[kind] = self.stats.errors_by_kind.get(kind, 0) + 1
             if self.on_error is not None:
                 self.on_error(error)
 
