@@ -172,9 +172,7 @@ class _Demo:
         up) and wait until the committer has posted it; return the height."""
         node = self.server.node
         node.produce_block(force=True)
-        while node.height % COMMIT_EVERY:
-            node.produce_block(force=True)
-        target = node.height
+        target = node.produce_to_commit_height()
         self.wait(f"the commitment of height {target}", lambda: (self.vault.last_height() or -1) >= target)
         return target
 

@@ -49,8 +49,7 @@ class World:
     def blocks_to_commit(self) -> None:
         """Make blocks up to the next commit height (at least one)."""
         self.node.produce_block(force=True)
-        while self.node.height % self.node.genesis.commit_every:
-            self.node.produce_block(force=True)
+        self.node.produce_to_commit_height()
 
     def sync(self) -> None:
         """The watcher's round, the block that applies it, a commit height, the committer's round."""

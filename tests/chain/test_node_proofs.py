@@ -61,8 +61,7 @@ def build(directory: Path, seed: int) -> Node:
             send(OPERATOR, ForcedWithdrawal(forced, owner, 0, "USDC", usd(str(rng.randint(1, 2000)))))
             forced += 1
         node.produce_block(force=True)
-    while node.height % genesis.commit_every:
-        node.produce_block(force=True)
+    node.produce_to_commit_height()
     return node
 
 

@@ -44,8 +44,7 @@ def send(node: Node, key: bytes, tx: Tx, nonce: int) -> dict[str, Any]:
 
 
 def run_to_commit(node: Node) -> None:
-    while node.height % node.genesis.commit_every:
-        node.produce_block(force=True)
+    node.produce_to_commit_height()
 
 
 def check(proof: dict[str, Any], logged_root: bytes) -> None:

@@ -282,6 +282,14 @@ class Node:
             listener(info)
         return info
 
+    def produce_to_commit_height(self) -> int:
+        """Cut blocks (empty unless submissions are queued) until the height is a commit height
+        (a multiple of the genesis ``commit_every``, none if it is one); return it. What an idle
+        node on the wall clock reaches within ``commit_every`` seconds, at once."""
+        while self.height % self.genesis.commit_every:
+            self.produce_block(force=True)
+        return self.height
+
     def _forget(self, pending: _Pending) -> None:
         key = pending.submission.idempotency_key
         if key is not None:
